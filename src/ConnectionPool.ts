@@ -1,0 +1,177 @@
+/**
+ * A generic, Effect-native connection pool for any resource: acquire
+ * timeouts that hold, first-come-first-served waiters, validation on borrow,
+ * recycling by age and idleness, keepalive, and a graceful shutdown bound to
+ * the pool's `Scope`.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/pool.js"
+import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
+import type { PoolOptions } from "./PoolOptions.js"
+
+/**
+ * How the pool opens, checks, resets and closes one kind of connection.
+ *
+ * - `create` opens one connection; its failure reaches the caller that was
+ *   waiting for it, and later callers get a fresh attempt.
+ * - `dispose` closes one; it must not fail (a defect is logged and swallowed).
+ * - `isAlive` is a cheap health check (a ping); `false` or a failure means dead.
+ * - `onAcquire` runs before a connection is handed out; `onRelease` runs when
+ *   it comes back (roll back, reset session state). A failing `onRelease`
+ *   disposes the connection instead of pooling it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as net from "node:net"
+ *
+ * const manager: ConnectionManager<net.Socket, Error> = {
+ *   create: Effect.async((resume) => {
+ *     const socket = net.connect(6379, "127.0.0.1")
+ *     socket.once("connect", () => resume(Effect.succeed(socket)))
+ *     socket.once("error", (e) => resume(Effect.fail(e)))
+ *   }),
+ *   dispose: (socket) => Effect.sync(() => socket.end()),
+ *   isAlive: (socket) => Effect.succeed(!socket.destroyed)
+ * }
+ * ```
+ * @since 0.1.0
+ */
+export interface ConnectionManager<A, E = never, R = never> {
+  readonly create: Effect.Effect<A, E, R>
+  readonly dispose: (conn: A) => Effect.Effect<void, never, R>
+  readonly isAlive?: ((conn: A) => Effect.Effect<boolean, E, R>) | undefined
+  readonly onAcquire?: ((conn: A) => Effect.Effect<void, E, R>) | undefined
+  readonly onRelease?: ((conn: A) => Effect.Effect<void, E, R>) | undefined
+}
+
+/**
+ * A snapshot of the pool. `size` is exact: `idle + inUse + pending`, where
+ * `inUse` also counts connections the pool is checking in the background.
+ *
+ * @since 0.1.0
+ */
+export interface PoolStats {
+  readonly size: number
+  readonly idle: number
+  readonly inUse: number
+  readonly pending: number
+  readonly waiting: number
+  readonly minSize: number
+  readonly maxSize: number
+  readonly closed: boolean
+}
+
+/**
+ * A pool of connections of type `A` whose manager fails with `E`.
+ *
+ * @since 0.1.0
+ */
+export interface ConnectionPool<A, E = never> {
+  /**
+   * Borrow a connection for the rest of the current scope; it goes back to
+   * the pool when the scope closes.
+   *
+   * @example
+   * ```ts
+   * const program = Effect.scoped(
+   *   Effect.gen(function* () {
+   *     const conn = yield* pool.acquire
+   *     return yield* query(conn, "SELECT 1")
+   *   })
+   * )
+   * ```
+   */
+  readonly acquire: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope>
+  /**
+   * Borrow a connection for the span of `f`, without opening a scope. The
+   * cheapest way to borrow.
+   *
+   * @example
+   * ```ts
+   * const rows = pool.use((conn) => query(conn, "SELECT 1"))
+   * ```
+   */
+  readonly use: <B, E2, R2>(
+    f: (conn: A) => Effect.Effect<B, E2, R2>
+  ) => Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2>
+  /**
+   * Never reuse this connection: disposed at once if idle, on return if borrowed.
+   *
+   * @example
+   * ```ts
+   * pool.use((conn) => query(conn, "SELECT 1").pipe(Effect.tapError(() => pool.invalidate(conn))))
+   * ```
+   */
+  readonly invalidate: (conn: A) => Effect.Effect<void>
+  /**
+   * The current counts.
+   *
+   * @example
+   * ```ts
+   * const { size, idle, inUse, waiting } = yield* pool.stats
+   * ```
+   */
+  readonly stats: Effect.Effect<PoolStats>
+  /**
+   * Dispose every idle connection now and every borrowed one when it comes
+   * back (connections being opened are disposed when they arrive), then
+   * refill to `minSize`. Use after a failover or a credentials change.
+   *
+   * @example
+   * ```ts
+   * yield* pool.clear
+   * ```
+   */
+  readonly clear: Effect.Effect<void>
+  /**
+   * Graceful shutdown: new and waiting acquires fail with `PoolClosedError`,
+   * idle connections are disposed, then this waits (at most `closeTimeout`,
+   * after which it terminates) for every borrowed connection to come back and
+   * be disposed. Runs when the pool's scope closes; safe to call twice.
+   *
+   * @example
+   * ```ts
+   * yield* pool.close
+   * ```
+   */
+  readonly close: Effect.Effect<void>
+  /**
+   * Immediate shutdown: like `close`, but borrowed connections and
+   * connections being opened are disposed now instead of waited for.
+   *
+   * @example
+   * ```ts
+   * yield* pool.terminate
+   * ```
+   */
+  readonly terminate: Effect.Effect<void>
+}
+
+/**
+ * Make a pool bound to the current scope: closing the scope runs `close`.
+ * Fails with `PoolConfigError` on a bad option; otherwise opens `minSize`
+ * connections (a failure there is logged and retried in the background with
+ * backoff, not raised) and returns.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConnectionPool } from "effect-connection-pool"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const pool = yield* ConnectionPool.make(manager, { minSize: 1, maxSize: 10, acquireTimeout: "5 seconds" })
+ *     return yield* pool.use((conn) => ping(conn))
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const make: <A, E = never, R = never>(
+  manager: ConnectionManager<A, E, R>,
+  options?: PoolOptions
+) => Effect.Effect<ConnectionPool<A, E>, PoolConfigError, Scope.Scope | R> = internal.make

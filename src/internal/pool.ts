@@ -1,0 +1,622 @@
+/**
+ * The machinery behind `ConnectionPool`. All bookkeeping is synchronous and
+ * lives on one object: JavaScript runs one fiber step at a time, so a state
+ * change made inside a single `Effect.sync` is atomic. Effects are used only
+ * where something really waits (opening, checking, closing a connection, or a
+ * caller waiting in line).
+ *
+ * Invariants, kept by every transition:
+ * - `size = idle.length + inUse + pending` counts every connection the pool
+ *   owns or is opening; it never exceeds `maxSize` (unless 0).
+ * - If a connection is idle, nobody is waiting: a connection that becomes free
+ *   goes straight to the oldest waiter, so a newcomer never jumps the queue.
+ * - Every connection leaves through `destroy` exactly once.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Scope from "effect/Scope"
+import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
+import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
+import * as PoolOptions from "../PoolOptions.js"
+
+/** Each connection's expiry is drawn up to this fraction early. */
+const LIFETIME_JITTER = 0.025
+/** Background retries after failed creates: 10 ms doubling to 5 s, with jitter. */
+const BACKOFF_BASE_MILLIS = 10
+const BACKOFF_MAX_MILLIS = 5_000
+
+interface Entry<A> {
+  readonly conn: A
+  readonly generation: number
+  readonly expiresAt: number
+  /** When it last became idle (idle timeout is measured from here). */
+  idleSince: number
+  /** When it was last known to work: opened, returned, or checked. */
+  lastAliveAt: number
+  invalidated: boolean
+  state: "idle" | "busy" | "disposed"
+}
+
+interface Waiter<A> {
+  readonly resume: (effect: Effect.Effect<void, unknown>) => void
+  /** Set when a connection is handed over; the waiter's fiber claims it. */
+  entry: Entry<A> | undefined
+}
+
+/** What one slow-path acquire holds, so that any exit can give it back. */
+interface Attempt<A> {
+  waiter: Waiter<A> | undefined
+  held: Entry<A> | undefined
+  /** `held` came from the idle list (so it may need validation). */
+  fromIdle: boolean
+  /** A hook is running on `held`: if the attempt dies now its state is unknown. */
+  dirty: boolean
+}
+
+interface CreateJob {
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+type Run<R> = <XA, XE>(effect: Effect.Effect<XA, XE, R>) => Fiber.RuntimeFiber<XA, XE>
+
+class Pool<A, E, R> implements ConnectionPool<A, E> {
+  private idle: Array<Entry<A>> = []
+  private readonly waiters = new Set<Waiter<A>>()
+  private readonly entries = new Map<A, Entry<A>>()
+  private readonly creating = new Set<CreateJob>()
+  private inUse = 0
+  private pending = 0
+  private disposing = 0
+  private generation = 0
+  private closed = false
+  private failures = 0
+  private nextAttemptAt = 0
+  private lastError: Cause.Cause<unknown> | undefined = undefined
+  private retryScheduled = false
+  private readonly drained = Deferred.unsafeMake<void>(FiberId.none)
+  private readonly closedError = new PoolClosedError()
+  private readonly needsPrepare: boolean
+
+  constructor(
+    private readonly manager: ConnectionManager<A, E, R>,
+    private readonly options: PoolOptions.ResolvedPoolOptions,
+    private readonly context: Context.Context<R>,
+    private readonly clock: Clock.Clock,
+    private readonly run: Run<R>
+  ) {
+    this.needsPrepare = manager.onAcquire !== undefined || manager.isAlive !== undefined
+  }
+
+  // ---------------------------------------------------------------- public
+
+  readonly stats: Effect.Effect<PoolStats> = Effect.sync(() => this.snapshot())
+
+  readonly acquire: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> = Effect
+    .uninterruptibleMask((restore) =>
+      Effect.flatMap(this.acquireEntry(restore), (entry) =>
+        Effect.scopeWith((scope) => Effect.as(Scope.addFinalizer(scope, this.release(entry)), entry.conn)))
+    )
+
+  use<B, E2, R2>(
+    f: (conn: A) => Effect.Effect<B, E2, R2>
+  ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        this.acquireEntry(restore),
+        (entry) => Effect.ensuring(restore(Effect.suspend(() => f(entry.conn))), this.release(entry))
+      )
+    )
+  }
+
+  invalidate(conn: A): Effect.Effect<void> {
+    return Effect.sync(() => {
+      const entry = this.entries.get(conn)
+      if (entry === undefined) return
+      entry.invalidated = true
+      if (entry.state === "idle") {
+        this.removeIdle(entry)
+        this.destroy(entry)
+      }
+    })
+  }
+
+  readonly clear: Effect.Effect<void> = Effect.sync(() => {
+    this.generation++
+    // A clear usually follows a failover: let the next open go ahead at once.
+    this.failures = 0
+    const idle = this.idle
+    this.idle = []
+    for (const entry of idle) this.destroy(entry)
+    this.fill()
+  })
+
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    this.shutdown()
+    return Deferred.await(this.drained).pipe(
+      Effect.timeout(this.options.closeTimeout),
+      Effect.catchTag("TimeoutException", () =>
+        Effect.logWarning(
+          `ConnectionPool: ${this.inUse} connection(s) still borrowed after closeTimeout; closing them now`
+        ).pipe(Effect.zipRight(this.terminate)))
+    )
+  })
+
+  readonly terminate: Effect.Effect<void> = Effect.suspend(() => {
+    this.shutdown()
+    for (const entry of [...this.entries.values()]) {
+      if (entry.state === "busy") {
+        this.inUse--
+        this.destroy(entry)
+      }
+    }
+    const creates = [...this.creating].flatMap((job) => job.fiber === undefined ? [] : [job.fiber])
+    return Fiber.interruptAll(creates).pipe(
+      Effect.zipRight(Effect.sync(() => this.checkDrained())),
+      Effect.zipRight(Deferred.await(this.drained))
+    )
+  })
+
+  /** Open the first `minSize` connections and wait for those attempts to settle. */
+  readonly start: Effect.Effect<void> = Effect.suspend(() => {
+    this.fill()
+    return Effect.forEach(this.creating, (job) => job.fiber === undefined ? Effect.void : Fiber.await(job.fiber), {
+      discard: true
+    })
+  })
+
+  /** Maintenance loop: expiry, idle timeout, keepalive. Sleeps until the next deadline. */
+  readonly housekeeper: Effect.Effect<never> = Effect.suspend(() => Effect.sleep(this.sweep())).pipe(Effect.forever)
+
+  // --------------------------------------------------------------- acquire
+
+  private acquireEntry(
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+  ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.fail(this.closedError)
+      const entry = this.waiters.size === 0 ? this.takeIdle() : undefined
+      if (entry !== undefined && !this.needsPrepare) return Effect.succeed(entry)
+      return this.slowAcquire(restore, entry)
+    })
+  }
+
+  private slowAcquire(
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+    first: Entry<A> | undefined
+  ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
+    const attempt: Attempt<A> = { waiter: undefined, held: first, fromIdle: first !== undefined, dirty: false }
+    const loop: Effect.Effect<Entry<A>, E | PoolClosedError> = Effect.suspend(() => {
+      if (attempt.held === undefined) {
+        if (this.closed) return Effect.fail(this.closedError)
+        const idle = this.waiters.size === 0 ? this.takeIdle() : undefined
+        if (idle === undefined) return Effect.zipRight(this.waitTurn(attempt), loop)
+        attempt.held = idle
+        attempt.fromIdle = true
+      }
+      const entry = attempt.held
+      attempt.dirty = true
+      return Effect.flatMap(this.prepare(entry, attempt.fromIdle), (ok) => {
+        attempt.dirty = false
+        if (ok) return Effect.succeed(entry)
+        attempt.held = undefined
+        this.discard(entry)
+        return loop
+      })
+    })
+    return restore(
+      Effect.timeoutFail(loop, {
+        duration: this.options.acquireTimeout,
+        onTimeout: () => this.timeoutError()
+      })
+    ).pipe(Effect.onExit((exit) => Effect.sync(() => this.settle(attempt, exit))))
+  }
+
+  private waitTurn(attempt: Attempt<A>): Effect.Effect<void, E | PoolClosedError> {
+    return Effect.zipRight(
+      Effect.async<void, E | PoolClosedError>((resume) => {
+        const waiter: Waiter<A> = { resume: resume as Waiter<A>["resume"], entry: undefined }
+        attempt.waiter = waiter
+        this.waiters.add(waiter)
+        this.fill()
+      }),
+      Effect.sync(() => {
+        const waiter = attempt.waiter!
+        attempt.waiter = undefined
+        attempt.held = waiter.entry
+        attempt.fromIdle = false
+        waiter.entry = undefined
+      })
+    )
+  }
+
+  /**
+   * Check a connection before handing it out. A connection that was idle is
+   * validated, and if it (or `onAcquire`) fails, the caller tries another. A
+   * connection just opened or just returned skips validation, and an
+   * `onAcquire` failure on it reaches the caller.
+   */
+  private prepare(entry: Entry<A>, fromIdle: boolean): Effect.Effect<boolean, E> {
+    const { isAlive, onAcquire } = this.manager
+    const validate = fromIdle && isAlive !== undefined &&
+      this.now() - entry.lastAliveAt > this.options.validateAfterIdle
+    const checked: Effect.Effect<boolean> = validate ?
+      Effect.tap(this.check(entry), (ok) => {
+        if (ok) entry.lastAliveAt = this.now()
+      }) :
+      Effect.succeed(true)
+    if (onAcquire === undefined) return checked
+    return Effect.flatMap(checked, (ok) => {
+      if (!ok) return Effect.succeed(false)
+      const hook = Effect.as(Effect.provide(onAcquire(entry.conn), this.context), true)
+      return fromIdle ? Effect.orElseSucceed(hook, () => false) : hook
+    })
+  }
+
+  /** `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead. */
+  private check(entry: Entry<A>): Effect.Effect<boolean> {
+    return Effect.provide(this.manager.isAlive!(entry.conn), this.context).pipe(
+      Effect.timeout(this.options.validationTimeout),
+      Effect.catchAllCause(() => Effect.succeed(false))
+    )
+  }
+
+  /** Whatever an ended attempt still holds goes back (clean) or away (state unknown). */
+  private settle(attempt: Attempt<A>, exit: Exit.Exit<Entry<A>, unknown>): void {
+    if (Exit.isSuccess(exit)) return
+    const waiter = attempt.waiter
+    if (waiter !== undefined) {
+      attempt.waiter = undefined
+      this.waiters.delete(waiter)
+      if (waiter.entry !== undefined) {
+        const handed = waiter.entry
+        waiter.entry = undefined
+        this.giveBack(handed)
+      }
+    }
+    const held = attempt.held
+    if (held !== undefined) {
+      attempt.held = undefined
+      if (attempt.dirty) this.discard(held)
+      else this.giveBack(held)
+    }
+  }
+
+  private timeoutError(): PoolTimeoutError {
+    const stats = this.snapshot()
+    return new PoolTimeoutError({
+      operation: "acquire",
+      timeout: Duration.millis(this.options.acquireTimeout),
+      stats: { size: stats.size, inUse: stats.inUse, waiting: stats.waiting, maxSize: stats.maxSize },
+      ...(this.lastError === undefined ? {} : { cause: Cause.squash(this.lastError) })
+    })
+  }
+
+  // --------------------------------------------------------------- release
+
+  private release(entry: Entry<A>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const onRelease = this.manager.onRelease
+      if (onRelease === undefined || entry.state === "disposed" || this.isStale(entry, this.now())) {
+        this.giveBack(entry)
+        return Effect.void
+      }
+      return Effect.provide(onRelease(entry.conn), this.context).pipe(
+        Effect.matchCause({
+          onFailure: () => this.discard(entry),
+          onSuccess: () => this.giveBack(entry)
+        })
+      )
+    })
+  }
+
+  /** A borrowed connection comes back in working order. */
+  private giveBack(entry: Entry<A>): void {
+    if (entry.state === "disposed") return // terminated while borrowed
+    this.inUse--
+    const now = this.now()
+    entry.idleSince = now
+    entry.lastAliveAt = now
+    this.deliver(entry)
+  }
+
+  /** A borrowed connection comes back broken. */
+  private discard(entry: Entry<A>): void {
+    if (entry.state === "disposed") return
+    this.inUse--
+    this.destroy(entry)
+  }
+
+  // ------------------------------------------------------------- bookkeeping
+
+  /** Hand a free connection (counted nowhere yet) to the oldest waiter, or make it idle. */
+  private deliver(entry: Entry<A>): void {
+    if (this.isStale(entry, this.now())) {
+      this.destroy(entry)
+      return
+    }
+    const waiter = this.oldestWaiter()
+    if (waiter !== undefined) {
+      this.waiters.delete(waiter)
+      entry.state = "busy"
+      this.inUse++
+      waiter.entry = entry
+      waiter.resume(Effect.void)
+    } else {
+      entry.state = "idle"
+      this.idle.push(entry)
+    }
+  }
+
+  /** Most recently returned first: the hot set stays warm and the surplus can idle out. */
+  private takeIdle(): Entry<A> | undefined {
+    const now = this.now()
+    for (let entry = this.idle.pop(); entry !== undefined; entry = this.idle.pop()) {
+      if (this.isStale(entry, now)) {
+        this.destroy(entry)
+        continue
+      }
+      entry.state = "busy"
+      this.inUse++
+      return entry
+    }
+    return undefined
+  }
+
+  private removeIdle(entry: Entry<A>): void {
+    const i = this.idle.indexOf(entry)
+    if (i >= 0) this.idle.splice(i, 1)
+  }
+
+  private isStale(entry: Entry<A>, now: number): boolean {
+    return this.closed || entry.invalidated || entry.generation !== this.generation || now >= entry.expiresAt
+  }
+
+  /** Close one connection (already removed from idle/inUse) in the background, then top up. */
+  private destroy(entry: Entry<A>): void {
+    if (entry.state === "disposed") return
+    entry.state = "disposed"
+    this.entries.delete(entry.conn)
+    this.disposing++
+    this.run(
+      this.manager.dispose(entry.conn).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("ConnectionPool: dispose failed; ignored", cause)),
+        Effect.ensuring(Effect.sync(() => {
+          this.disposing--
+          this.checkDrained()
+        }))
+      )
+    )
+    this.fill()
+  }
+
+  /**
+   * Start as many opens as are needed for the waiters not already covered by
+   * an open in flight, and for `minSize`, within `maxSize`. After a failure
+   * only one open is in flight at a time, and not before the backoff ends.
+   */
+  private fill(): void {
+    if (this.closed) return
+    const { maxSize, minSize } = this.options
+    for (;;) {
+      const size = this.size()
+      const wanted = Math.max(this.waiters.size - this.pending, minSize - size)
+      if (wanted <= 0 || (maxSize !== 0 && size >= maxSize)) return
+      if (this.failures > 0) {
+        if (this.pending > 0) return
+        const wait = this.nextAttemptAt - this.now()
+        if (wait > 0) {
+          this.scheduleRetry(wait)
+          return
+        }
+      }
+      this.startCreate()
+    }
+  }
+
+  private scheduleRetry(millis: number): void {
+    if (this.retryScheduled) return
+    this.retryScheduled = true
+    this.run(Effect.sleep(millis).pipe(Effect.zipRight(Effect.sync(() => {
+      this.retryScheduled = false
+      this.fill()
+    }))))
+  }
+
+  private startCreate(): void {
+    this.pending++
+    const generation = this.generation
+    const job: CreateJob = { fiber: undefined }
+    this.creating.add(job)
+    job.fiber = this.run(
+      this.manager.create.pipe(
+        Effect.timeoutFail({
+          duration: this.options.connectTimeout,
+          onTimeout: () =>
+            new PoolTimeoutError({ operation: "connect", timeout: Duration.millis(this.options.connectTimeout) })
+        }),
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            this.creating.delete(job)
+            return this.created(exit, generation)
+          })
+        )
+      )
+    )
+  }
+
+  private created(exit: Exit.Exit<A, E | PoolTimeoutError>, generation: number): Effect.Effect<void> {
+    this.pending--
+    const now = this.now()
+    let log: Effect.Effect<void> = Effect.void
+    if (Exit.isSuccess(exit)) {
+      this.failures = 0
+      this.lastError = undefined
+      const entry: Entry<A> = {
+        conn: exit.value,
+        generation,
+        expiresAt: this.options.maxLifetime > 0 ?
+          now + Math.floor(this.options.maxLifetime * (1 - LIFETIME_JITTER * Math.random())) :
+          Infinity,
+        idleSince: now,
+        lastAliveAt: now,
+        invalidated: false,
+        state: "busy"
+      }
+      this.entries.set(entry.conn, entry)
+      this.deliver(entry)
+    } else if (!Cause.isInterruptedOnly(exit.cause)) {
+      this.failures++
+      this.lastError = exit.cause
+      const backoff = Math.min(BACKOFF_MAX_MILLIS, BACKOFF_BASE_MILLIS * 2 ** (this.failures - 1))
+      // Whole milliseconds: a timer for a fraction may fire a hair early and find the backoff not over.
+      this.nextAttemptAt = now + Math.ceil(backoff * (0.5 + 0.5 * Math.random()))
+      const waiter = this.oldestWaiter()
+      if (waiter !== undefined) {
+        this.waiters.delete(waiter)
+        waiter.resume(Effect.failCause(exit.cause))
+      } else if (!this.closed) {
+        log = Effect.logWarning("ConnectionPool: opening a connection failed; retrying with backoff", exit.cause)
+      }
+    }
+    this.fill()
+    this.checkDrained()
+    return log
+  }
+
+  private shutdown(): void {
+    if (this.closed) return
+    this.closed = true
+    const waiters = [...this.waiters]
+    this.waiters.clear()
+    for (const waiter of waiters) waiter.resume(Effect.fail(this.closedError))
+    const idle = this.idle
+    this.idle = []
+    for (const entry of idle) this.destroy(entry)
+    this.checkDrained()
+  }
+
+  private checkDrained(): void {
+    if (this.closed && this.size() === 0 && this.disposing === 0) {
+      Deferred.unsafeDone(this.drained, Exit.void)
+    }
+  }
+
+  /** One maintenance pass; returns how long to sleep until the next deadline. */
+  private sweep(): number {
+    const { idleTimeout, keepaliveInterval, maxLifetime, minSize } = this.options
+    const now = this.now()
+    if (this.closed) return 60_000
+    for (const entry of [...this.idle]) {
+      if (this.isStale(entry, now)) {
+        this.removeIdle(entry)
+        this.destroy(entry)
+      }
+    }
+    if (idleTimeout > 0) {
+      let surplus = this.size() - minSize
+      const expired = this.idle
+        .filter((entry) => now - entry.idleSince >= idleTimeout)
+        .sort((a, b) => a.idleSince - b.idleSince)
+      for (const entry of expired) {
+        if (surplus <= 0) break
+        this.removeIdle(entry)
+        this.destroy(entry)
+        surplus--
+      }
+    }
+    if (keepaliveInterval > 0 && this.manager.isAlive !== undefined) {
+      for (const entry of [...this.idle]) {
+        if (now - entry.lastAliveAt >= keepaliveInterval) this.keepalive(entry)
+      }
+    }
+    // Anything that becomes idle after this pass has deadlines at least one
+    // interval away, so sleeping a little less than the shortest interval
+    // (and never past a known deadline) misses none.
+    const intervals = [idleTimeout, keepaliveInterval, maxLifetime].filter((d) => d > 0)
+    let next = now + Math.floor(Math.min(...intervals) * (1 - 2 * LIFETIME_JITTER))
+    const consider = (deadline: number) => {
+      if (deadline > now && deadline < next) next = deadline
+    }
+    for (const entry of this.entries.values()) {
+      consider(entry.expiresAt)
+      if (entry.state !== "idle") continue
+      if (idleTimeout > 0) consider(entry.idleSince + idleTimeout)
+      if (keepaliveInterval > 0) consider(entry.lastAliveAt + keepaliveInterval)
+    }
+    return Math.max(1, Math.ceil(next - now))
+  }
+
+  /** Check one idle connection in the background; it counts as in use meanwhile. */
+  private keepalive(entry: Entry<A>): void {
+    this.removeIdle(entry)
+    entry.state = "busy"
+    this.inUse++
+    this.run(Effect.flatMap(this.check(entry), (ok) =>
+      Effect.sync(() => {
+        if (entry.state === "disposed") return
+        this.inUse--
+        if (ok) {
+          entry.lastAliveAt = this.now()
+          this.deliver(entry)
+        } else {
+          this.destroy(entry)
+        }
+        this.checkDrained()
+      })))
+  }
+
+  private oldestWaiter(): Waiter<A> | undefined {
+    for (const waiter of this.waiters) return waiter
+    return undefined
+  }
+
+  private size(): number {
+    return this.idle.length + this.inUse + this.pending
+  }
+
+  private now(): number {
+    return this.clock.unsafeCurrentTimeMillis()
+  }
+
+  private snapshot(): PoolStats {
+    return {
+      size: this.size(),
+      idle: this.idle.length,
+      inUse: this.inUse,
+      pending: this.pending,
+      waiting: this.waiters.size,
+      minSize: this.options.minSize,
+      maxSize: this.options.maxSize,
+      closed: this.closed
+    }
+  }
+}
+
+/** @internal */
+export const make = <A, E = never, R = never>(
+  manager: ConnectionManager<A, E, R>,
+  options?: PoolOptions.PoolOptions
+): Effect.Effect<ConnectionPool<A, E>, PoolConfigError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const resolved = yield* PoolOptions.resolve(options)
+    const context = yield* Effect.context<R>()
+    const clock = yield* Effect.clock
+    // Created before the close finalizer, so it is closed after it: every
+    // background fiber outlives the graceful close and none outlives the scope.
+    const run = yield* FiberSet.makeRuntime<R>()
+    const pool = new Pool(manager, resolved, context, clock, run)
+    yield* Effect.addFinalizer(() => pool.close)
+    if (resolved.maxLifetime > 0 || resolved.idleTimeout > 0 || resolved.keepaliveInterval > 0) {
+      run(pool.housekeeper)
+    }
+    yield* pool.start
+    return pool
+  })
