@@ -1,0 +1,297 @@
+/**
+ * mysql2 connections for the generic pool: a wrapper that knows what state
+ * its session is in, and the `ConnectionManager` that opens, checks, resets
+ * and closes them.
+ */
+import { SqlError } from "@effect/sql/SqlError"
+import { asyncPauseResume } from "@effect/sql/SqlStream"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import * as Mysql from "mysql2"
+import type { ConnectionManager } from "../ConnectionPool.js"
+import type { MySqlConnection, QueryResult } from "../MySqlConnection.js"
+
+const SERVER_STATUS_IN_TRANS = 0x0001
+const SERVER_STATUS_AUTOCOMMIT = 0x0002
+/** How long a polite close (COM_QUIT) may take before the socket is simply destroyed. */
+const QUIT_TIMEOUT_MILLIS = 2_000
+
+/** The mysql2 connection's socket, which its typings leave out. */
+interface Socket {
+  readonly destroyed: boolean
+  destroy(): void
+  once(event: "close", listener: () => void): void
+}
+
+/**
+ * A pooled mysql2 connection. Tracks, from the status flags of every OK
+ * packet, whether a transaction is open or autocommit is off, so that a
+ * release costs a round trip only when there is something to undo.
+ */
+export class PooledMySqlConnection implements MySqlConnection {
+  /** Set once the connection must never be reused: fatal error, interrupted statement, socket closed. */
+  broken: string | undefined = undefined
+  private running = 0
+  private inTransaction = false
+  private autocommit = true
+  private rawUsed = false
+
+  constructor(
+    private readonly conn: Mysql.Connection,
+    private readonly echo: boolean,
+    /** Tells the pool at once when the server or the network drops this connection. */
+    onDropped: (conn: PooledMySqlConnection) => void
+  ) {
+    const dropped = (reason: string) => {
+      if (this.broken === undefined) this.broken = reason
+      onDropped(this)
+    }
+    conn.on("error", (error: Error) => dropped(`connection error: ${error.message}`))
+    conn.on("end", () => dropped("connection closed by the server"))
+  }
+
+  get threadId(): number {
+    return this.conn.threadId
+  }
+
+  get raw(): Mysql.Connection {
+    this.rawUsed = true
+    return this.conn
+  }
+
+  query<A extends QueryResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
+    return this.run("query", sql, params) as Effect.Effect<A, SqlError>
+  }
+
+  execute<A extends QueryResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
+    return this.run("execute", sql, params) as Effect.Effect<A, SqlError>
+  }
+
+  /** Run a statement; `rowsAsArray` is for `@effect/sql`'s `executeValues`. */
+  run(
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown> | undefined,
+    rowsAsArray = false
+  ): Effect.Effect<unknown, SqlError> {
+    const statement = Effect.async<unknown, SqlError>((resume) => {
+      if (this.broken !== undefined) {
+        resume(Effect.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` })))
+        return
+      }
+      this.running++
+      const callback = (error: (Error & { fatal?: boolean }) | null, result: unknown) => {
+        this.running--
+        if (error) {
+          if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
+          resume(Effect.fail(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` })))
+        } else {
+          this.track(result)
+          resume(Effect.succeed(result))
+        }
+      }
+      const options = { sql, values: params as Array<unknown> | undefined, rowsAsArray }
+      if (method === "query") this.conn.query(options, callback)
+      else this.conn.execute(options, callback)
+      // Interrupted mid-statement: its results would reach whoever used the
+      // connection next, so the connection goes (the server then stops the
+      // statement) and the pool replaces it.
+      return Effect.sync(() => {
+        if (this.broken === undefined) this.broken = "a statement was interrupted while running"
+        this.socket().destroy()
+      })
+    })
+    return this.echo ?
+      Effect.zipRight(Effect.logDebug(`[mysql ${this.threadId}] ${sql}`), statement) :
+      statement
+  }
+
+  /**
+   * Stream a query's rows with backpressure. The connection stays borrowed
+   * until the stream ends; a stream abandoned half-way leaves unread rows on
+   * the wire, so the connection is destroyed rather than reused.
+   */
+  stream(sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, SqlError> {
+    return asyncPauseResume<unknown, SqlError>((emit) => {
+      if (this.broken !== undefined) {
+        emit.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }))
+        return { onInterrupt: Effect.void, onPause: Effect.void, onResume: Effect.void }
+      }
+      this.running++
+      let finished = false
+      const finish = () => {
+        if (finished) return false
+        finished = true
+        this.running--
+        return true
+      }
+      const rows = this.conn.query(sql, params as Array<unknown>).stream()
+      let buffer: Array<unknown> = []
+      let flushPending = false
+      rows.on("error", (error: Error & { fatal?: boolean }) => {
+        if (!finish()) return
+        if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
+        emit.fail(new SqlError({ cause: error, message: `Failed to stream statement: ${error.message}` }))
+      })
+      rows.on("data", (row: unknown) => {
+        buffer.push(row)
+        if (flushPending) return
+        flushPending = true
+        queueMicrotask(() => {
+          const chunk = buffer
+          buffer = []
+          flushPending = false
+          emit.array(chunk)
+        })
+      })
+      rows.on("end", () => {
+        if (!finish()) return
+        queueMicrotask(() => emit.end())
+      })
+      return {
+        onInterrupt: Effect.sync(() => {
+          if (!finish()) return
+          if (this.broken === undefined) this.broken = "a streaming query was abandoned before its end"
+          this.socket().destroy()
+        }),
+        onPause: Effect.sync(() => rows.pause()),
+        onResume: Effect.sync(() => rows.resume())
+      }
+    })
+  }
+
+  private track(result: unknown): void {
+    const last = Array.isArray(result) ? result[result.length - 1] : result
+    const status = typeof last === "object" && last !== null && "serverStatus" in last ?
+      (last as { serverStatus: unknown }).serverStatus :
+      undefined
+    if (typeof status === "number") {
+      this.inTransaction = (status & SERVER_STATUS_IN_TRANS) !== 0
+      this.autocommit = (status & SERVER_STATUS_AUTOCOMMIT) !== 0
+    }
+  }
+
+  /** What `onRelease` must do: nothing, roll back, or give up on the connection. */
+  needsCleanup(): boolean {
+    return this.inTransaction || !this.autocommit || this.rawUsed
+  }
+
+  /** Roll back and restore autocommit; the session is then as a new borrower expects it. */
+  rollback: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    const restoreAutocommit = !this.autocommit || this.rawUsed
+    this.rawUsed = false
+    const rollback = this.run("query", "ROLLBACK", undefined)
+    return Effect.asVoid(restoreAutocommit ? Effect.zipRight(rollback, this.run("query", "SET autocommit = 1", undefined)) : rollback)
+  })
+
+  /** COM_RESET_CONNECTION: rolls back, drops temporary tables, session variables and prepared statements. */
+  reset: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
+    this.running++
+    this.conn.reset((error: Error | null) => {
+      this.running--
+      if (error) {
+        if (this.broken === undefined) this.broken = `reset failed: ${error.message}`
+        resume(Effect.fail(new SqlError({ cause: error, message: `Failed to reset connection: ${error.message}` })))
+      } else {
+        this.inTransaction = false
+        this.autocommit = true
+        this.rawUsed = false
+        resume(Effect.void)
+      }
+    })
+  })
+
+  ping: Effect.Effect<boolean> = Effect.async<boolean>((resume) => {
+    if (this.broken !== undefined || this.running > 0) return resume(Effect.succeed(false))
+    this.running++
+    this.conn.ping((error: unknown) => {
+      this.running--
+      resume(Effect.succeed(!error))
+    })
+  })
+
+  /** The connection can go back to the pool as it is (after any cleanup). */
+  get reusable(): boolean {
+    return this.broken === undefined && this.running === 0
+  }
+
+  /**
+   * Close politely with COM_QUIT, so the server logs no aborted connection;
+   * destroy the socket instead if the connection is broken or the server does
+   * not answer in time.
+   */
+  close: Effect.Effect<void> = Effect.suspend(() => {
+    const socket = this.socket()
+    if (socket.destroyed) return Effect.void
+    if (!this.reusable) return Effect.sync(() => socket.destroy())
+    return Effect.async<void>((resume) => {
+      socket.once("close", () => resume(Effect.void))
+      try {
+        this.conn.end()
+      } catch {
+        socket.destroy()
+      }
+    }).pipe(
+      Effect.timeoutTo({ duration: QUIT_TIMEOUT_MILLIS, onSuccess: () => undefined, onTimeout: () => socket.destroy() })
+    )
+  })
+
+  private socket(): Socket {
+    return (this.conn as unknown as { stream: Socket }).stream
+  }
+}
+
+/** The options the manager passes to mysql2, already validated. */
+export interface MySqlConnectOptions {
+  readonly connection: Mysql.ConnectionOptions
+  readonly echo: boolean
+  readonly resetOnRelease: boolean
+}
+
+/**
+ * The `ConnectionManager` for mysql2. `onDropped` is called when the server
+ * or network drops a connection, so the pool can dispose an idle one at once
+ * instead of finding out on the next borrow.
+ */
+export const makeManager = (
+  options: MySqlConnectOptions,
+  onDropped: (conn: PooledMySqlConnection) => void
+): ConnectionManager<PooledMySqlConnection, SqlError> => {
+  const where = options.connection.socketPath ??
+    `${options.connection.host ?? "localhost"}:${options.connection.port ?? 3306}`
+  const create = Effect.async<PooledMySqlConnection, SqlError>((resume) => {
+    const conn = Mysql.createConnection(options.connection)
+    let settled = false
+    conn.connect((error: Error | null) => {
+      if (settled) return
+      settled = true
+      if (error) {
+        conn.destroy()
+        resume(Effect.fail(
+          new SqlError({
+            cause: error,
+            message: `Failed to connect to MySQL at ${where} as ${options.connection.user ?? "(no user)"}: ${error.message}`
+          })
+        ))
+      } else {
+        resume(Effect.succeed(new PooledMySqlConnection(conn, options.echo, onDropped)))
+      }
+    })
+    // mysql2 also emits errors as events; without a listener they would crash the process.
+    conn.on("error", () => {})
+    return Effect.sync(() => {
+      settled = true
+      ;(conn as unknown as { stream: Socket }).stream.destroy()
+    })
+  })
+  return {
+    create,
+    dispose: (conn) => conn.close,
+    isAlive: (conn) => conn.ping,
+    onRelease: (conn) => {
+      if (!conn.reusable) return Effect.fail(new SqlError({ message: `Connection ${conn.threadId} is unusable: ${conn.broken ?? "a statement is still running"}` }))
+      if (options.resetOnRelease) return conn.reset
+      return conn.needsCleanup() ? conn.rollback : Effect.void
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * An `@effect/sql` `SqlClient` whose statements and transactions run on
+ * connections borrowed from a `ConnectionPool`.
+ */
+import type * as Reactivity from "@effect/experimental/Reactivity"
+import * as Client from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { ConnectionPool } from "../ConnectionPool.js"
+
+/** What a pooled connection must offer for the client to run statements on it. */
+export interface StatementRunner {
+  /** False once the connection must not be reused (its transaction died with it). */
+  readonly reusable: boolean
+  run(
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown> | undefined,
+    rowsAsArray?: boolean
+  ): Effect.Effect<unknown, SqlError>
+  stream(sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, SqlError>
+}
+
+export interface SqlClientOptions {
+  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+}
+
+type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+
+const asRows = (result: unknown): ReadonlyArray<any> => Array.isArray(result) ? result : []
+
+/** Adapts one pooled connection to `@effect/sql`'s `Connection`. */
+class PooledSqlConnection implements Connection {
+  constructor(private readonly conn: StatementRunner) {}
+
+  private rows(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
+    const rows = Effect.map(this.conn.run(method, sql, params), asRows)
+    return transform === undefined ? rows : Effect.map(rows, transform)
+  }
+
+  execute(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
+    return this.rows("execute", sql, params, transform)
+  }
+
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return this.conn.run("execute", sql, params)
+  }
+
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return Effect.map(this.conn.run("execute", sql, params, true), asRows)
+  }
+
+  executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
+    // A transaction whose connection was destroyed (interrupted statement,
+    // fatal error) was rolled back by the server when the connection went;
+    // `@effect/sql` would turn the failing ROLLBACK into a defect.
+    if (sql === "ROLLBACK" && !this.conn.reusable) return Effect.succeed([])
+    return this.rows("query", sql, params, transform)
+  }
+
+  executeStream(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
+    const stream = this.conn.stream(sql, params)
+    return transform === undefined ? stream : Stream.mapChunks(stream, (chunk) =>
+      Chunk.unsafeFromArray(transform(Chunk.toReadonlyArray(chunk) as ReadonlyArray<object>)))
+  }
+}
+
+/** Pool errors reach `@effect/sql` users as `SqlError`, with the pool's error as the cause. */
+export const toSqlError = (error: SqlError | { readonly message: string }): SqlError =>
+  error instanceof SqlError ? error : new SqlError({ cause: error, message: error.message })
+
+/**
+ * Build the client. Each statement borrows a connection for its own span;
+ * `withTransaction` pins one connection for the whole transaction; a stream
+ * holds its connection until it ends.
+ */
+export const make = <A extends StatementRunner>(
+  pool: ConnectionPool<A, SqlError>,
+  options: SqlClientOptions
+): Effect.Effect<Client.SqlClient, never, Reactivity.Reactivity> => {
+  const adapters = new WeakMap<A, PooledSqlConnection>()
+  const adapterFor = (conn: A) => {
+    let adapter = adapters.get(conn)
+    if (adapter === undefined) {
+      adapter = new PooledSqlConnection(conn)
+      adapters.set(conn, adapter)
+    }
+    return adapter
+  }
+  const acquirer = Effect.map(Effect.mapError(pool.acquire, toSqlError), adapterFor)
+  return Client.make({
+    acquirer,
+    transactionAcquirer: acquirer,
+    compiler: makeCompiler(options.transformQueryNames),
+    spanAttributes: options.spanAttributes,
+    transformRows: options.transformResultNames === undefined ?
+      undefined :
+      Statement.defaultTransforms(options.transformResultNames).array
+  })
+}

@@ -1,0 +1,40 @@
+/**
+ * Servers for the integration tests. Tests that only read and write use
+ * `TestDatabase`: the server in MYSQL_URL when set, otherwise a throwaway
+ * MariaDB. Tests that kill, freeze, restart or reconfigure a server always
+ * use their own throwaway `MariaDb`.
+ */
+import { Context, Effect, Layer, type Scope } from "effect"
+import * as mysql from "mysql2/promise"
+import { MariaDb, type MariaDbServer, type MariaDbServerError, start } from "../../src/testing/index.js"
+
+export interface TestDatabaseService {
+  readonly url: string
+  /** The throwaway server, when one was started. */
+  readonly server: MariaDbServer | undefined
+}
+
+export class TestDatabase extends Context.Tag("test/TestDatabase")<TestDatabase, TestDatabaseService>() {
+  static readonly layer = Layer.scoped(
+    TestDatabase,
+    Effect.suspend((): Effect.Effect<TestDatabaseService, MariaDbServerError, Scope.Scope> => {
+      const url = process.env.MYSQL_URL
+      return url !== undefined && url !== "" ?
+        Effect.succeed({ url, server: undefined }) :
+        Effect.map(start(), (server) => ({ url: server.url, server }))
+    })
+  )
+}
+
+export { MariaDb }
+
+/** A unique table name, so tests sharing a server never collide. */
+export const tableName = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+
+/** Run one statement on a fresh mysql2 connection outside the pool (admin work, KILL, ...). */
+export const sideQuery = (url: string, sql: string, params: ReadonlyArray<unknown> = []) =>
+  Effect.acquireUseRelease(
+    Effect.promise(() => mysql.createConnection(url)),
+    (conn) => Effect.promise(() => conn.query(sql, params as Array<unknown>).then(([rows]) => rows)),
+    (conn) => Effect.promise(() => conn.end())
+  )
