@@ -46,7 +46,10 @@ interface Entry<A> {
 }
 
 interface Waiter<A> {
-  readonly resume: (effect: Effect.Effect<void, unknown>) => void
+  readonly resume: (effect: Effect.Effect<Entry<A>, unknown>) => void
+  /** When `acquireTimeout` runs out for this caller. */
+  readonly deadline: number
+  readonly attempt: Attempt<A>
   /** Set when a connection is handed over; the waiter's fiber claims it. */
   entry: Entry<A> | undefined
 }
@@ -81,9 +84,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   private nextAttemptAt = 0
   private lastError: Cause.Cause<unknown> | undefined = undefined
   private retryScheduled = false
+  private timerRunning = false
   private readonly drained = Deferred.unsafeMake<void>(FiberId.none)
   private readonly closedError = new PoolClosedError()
-  private readonly needsPrepare: boolean
 
   constructor(
     private readonly manager: ConnectionManager<A, E, R>,
@@ -91,9 +94,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     private readonly context: Context.Context<R>,
     private readonly clock: Clock.Clock,
     private readonly run: Run<R>
-  ) {
-    this.needsPrepare = manager.onAcquire !== undefined || manager.isAlive !== undefined
-  }
+  ) {}
 
   // ---------------------------------------------------------------- public
 
@@ -182,22 +183,40 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
     return Effect.suspend(() => {
       if (this.closed) return Effect.fail(this.closedError)
-      const entry = this.waiters.size === 0 ? this.takeIdle() : undefined
-      if (entry !== undefined && !this.needsPrepare) return Effect.succeed(entry)
-      return this.slowAcquire(restore, entry)
+      if (this.waiters.size === 0) {
+        const entry = this.takeIdle()
+        if (entry !== undefined) {
+          return this.needsPrepare(entry) ? this.slowAcquire(restore, entry) : Effect.succeed(entry)
+        }
+      }
+      if (this.manager.onAcquire !== undefined) return this.slowAcquire(restore, undefined)
+      // Whatever is handed to a waiter was just opened, returned or checked:
+      // it needs no validation, so waiting is all there is to bound.
+      const attempt: Attempt<A> = { waiter: undefined, held: undefined, fromIdle: false, dirty: false }
+      return restore(this.waitTurn(attempt, this.now() + this.options.acquireTimeout)).pipe(
+        Effect.onExit((exit) => Effect.sync(() => this.settle(attempt, exit)))
+      )
     })
   }
 
+  /** An idle connection needs `onAcquire`, or validation because it sat unchecked too long. */
+  private needsPrepare(entry: Entry<A>): boolean {
+    return this.manager.onAcquire !== undefined ||
+      (this.manager.isAlive !== undefined && this.now() - entry.lastAliveAt > this.options.validateAfterIdle)
+  }
+
+  /** The general path: validation and `onAcquire` inside the timeout, retrying on a dead idle connection. */
   private slowAcquire(
     restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
     first: Entry<A> | undefined
   ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
     const attempt: Attempt<A> = { waiter: undefined, held: first, fromIdle: first !== undefined, dirty: false }
-    const loop: Effect.Effect<Entry<A>, E | PoolClosedError> = Effect.suspend(() => {
+    const deadline = this.now() + this.options.acquireTimeout
+    const loop: Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> = Effect.suspend(() => {
       if (attempt.held === undefined) {
         if (this.closed) return Effect.fail(this.closedError)
         const idle = this.waiters.size === 0 ? this.takeIdle() : undefined
-        if (idle === undefined) return Effect.zipRight(this.waitTurn(attempt), loop)
+        if (idle === undefined) return Effect.zipRight(this.waitTurn(attempt, deadline), loop)
         attempt.held = idle
         attempt.fromIdle = true
       }
@@ -219,23 +238,59 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     ).pipe(Effect.onExit((exit) => Effect.sync(() => this.settle(attempt, exit))))
   }
 
-  private waitTurn(attempt: Attempt<A>): Effect.Effect<void, E | PoolClosedError> {
-    return Effect.zipRight(
-      Effect.async<void, E | PoolClosedError>((resume) => {
-        const waiter: Waiter<A> = { resume: resume as Waiter<A>["resume"], entry: undefined }
-        attempt.waiter = waiter
-        this.waiters.add(waiter)
-        this.fill()
-      }),
-      Effect.sync(() => {
-        const waiter = attempt.waiter!
-        attempt.waiter = undefined
-        attempt.held = waiter.entry
-        attempt.fromIdle = false
-        waiter.entry = undefined
-      })
-    )
+  /** Queue up; the connection handed over (or the error) arrives through the waiter. */
+  private waitTurn(attempt: Attempt<A>, deadline: number): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
+    return Effect.async<Entry<A>, E | PoolTimeoutError | PoolClosedError>((resume) => {
+      const waiter: Waiter<A> = {
+        resume: resume as Waiter<A>["resume"],
+        deadline,
+        attempt,
+        entry: undefined
+      }
+      attempt.waiter = waiter
+      this.waiters.add(waiter)
+      this.fill()
+      this.startTimer()
+    })
   }
+
+  /** Move a handed-over connection from the waiter to the attempt, in the waiter's own fiber. */
+  private claim(waiter: Waiter<A>): Entry<A> {
+    const attempt = waiter.attempt
+    const entry = waiter.entry!
+    waiter.entry = undefined
+    attempt.waiter = undefined
+    attempt.held = entry
+    attempt.fromIdle = false
+    return entry
+  }
+
+  /**
+   * One timer for every waiter: all wait for the same `acquireTimeout` in
+   * first-come order, so the oldest waiter always has the nearest deadline.
+   */
+  private startTimer(): void {
+    if (this.timerRunning) return
+    this.timerRunning = true
+    this.run(this.timer)
+  }
+
+  private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
+    const now = this.now()
+    let expired: PoolTimeoutError | undefined
+    for (const waiter of this.waiters) {
+      if (waiter.deadline > now) break
+      expired ??= this.timeoutError()
+      this.waiters.delete(waiter)
+      waiter.resume(Effect.fail(expired))
+    }
+    const next = this.oldestWaiter()
+    if (next === undefined) {
+      this.timerRunning = false
+      return Effect.void
+    }
+    return Effect.zipRight(Effect.sleep(next.deadline - now), this.timer)
+  })
 
   /**
    * Check a connection before handing it out. A connection that was idle is
@@ -255,14 +310,14 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     if (onAcquire === undefined) return checked
     return Effect.flatMap(checked, (ok) => {
       if (!ok) return Effect.succeed(false)
-      const hook = Effect.as(Effect.provide(onAcquire(entry.conn), this.context), true)
+      const hook = Effect.as(this.provide(onAcquire(entry.conn)), true)
       return fromIdle ? Effect.orElseSucceed(hook, () => false) : hook
     })
   }
 
   /** `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead. */
   private check(entry: Entry<A>): Effect.Effect<boolean> {
-    return Effect.provide(this.manager.isAlive!(entry.conn), this.context).pipe(
+    return this.provide(this.manager.isAlive!(entry.conn)).pipe(
       Effect.timeout(this.options.validationTimeout),
       Effect.catchAllCause(() => Effect.succeed(false))
     )
@@ -308,7 +363,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
         this.giveBack(entry)
         return Effect.void
       }
-      return Effect.provide(onRelease(entry.conn), this.context).pipe(
+      return this.provide(onRelease(entry.conn)).pipe(
         Effect.matchCause({
           onFailure: () => this.discard(entry),
           onSuccess: () => this.giveBack(entry)
@@ -348,7 +403,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       entry.state = "busy"
       this.inUse++
       waiter.entry = entry
-      waiter.resume(Effect.void)
+      waiter.resume(Effect.sync(() => this.claim(waiter)))
     } else {
       entry.state = "idle"
       this.idle.push(entry)
@@ -483,7 +538,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
         this.waiters.delete(waiter)
         waiter.resume(Effect.failCause(exit.cause))
       } else if (!this.closed) {
-        log = Effect.logWarning("ConnectionPool: opening a connection failed; retrying with backoff", exit.cause)
+        log = Effect.logWarning(
+          `ConnectionPool: opening a connection failed (${errorMessage(Cause.squash(exit.cause))}); retrying with backoff`
+        )
       }
     }
     this.fill()
@@ -573,6 +630,11 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       })))
   }
 
+  /** Hooks run in the caller's fiber, which lacks the manager's context `R`. */
+  private provide<X, Y>(effect: Effect.Effect<X, Y, R>): Effect.Effect<X, Y> {
+    return this.context.unsafeMap.size === 0 ? effect as Effect.Effect<X, Y> : Effect.provide(effect, this.context)
+  }
+
   private oldestWaiter(): Waiter<A> | undefined {
     for (const waiter of this.waiters) return waiter
     return undefined
@@ -599,6 +661,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     }
   }
 }
+
+const errorMessage = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
 
 /** @internal */
 export const make = <A, E = never, R = never>(
