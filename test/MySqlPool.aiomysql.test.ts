@@ -663,13 +663,9 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       }))
   }
 
-  // Known bug in src/internal/mysqlConnection.ts (`track`): the transaction state is read from the
-  // `serverStatus` field of the last item of a result, so a result ROW with a column named
-  // `serverStatus` is taken for an OK packet. Inside a transaction, `SELECT 2 AS serverStatus` makes
-  // the connection look "autocommit, no transaction", the release skips the ROLLBACK, and the next
-  // borrower inherits the open transaction (and the first borrower's uncommitted writes).
-  // Marked `.fails` until that is fixed: remove `.fails` then.
-  it.scoped.fails("BUG: a row with a column named serverStatus hides an open transaction from the release", () =>
+  // The transaction state comes from the server's OK packets only: a result row with a column named
+  // `serverStatus` must not make an open transaction look closed (the release would skip the ROLLBACK).
+  it.scoped("a row with a column named serverStatus does not hide an open transaction", () =>
     Effect.gen(function*() {
       const { url } = yield* TestDatabase
       const pool = yield* makePool(url, { minSize: 1, maxSize: 1 })

@@ -16,6 +16,10 @@ const SERVER_STATUS_AUTOCOMMIT = 0x0002
 /** How long a polite close (COM_QUIT) may take before the socket is simply destroyed. */
 const QUIT_TIMEOUT_MILLIS = 2_000
 
+const isResultHeader = (item: unknown): item is { readonly serverStatus: number } =>
+  typeof item === "object" && item !== null && item.constructor?.name === "ResultSetHeader" &&
+  typeof (item as { serverStatus?: unknown }).serverStatus === "number"
+
 /** The mysql2 connection's socket, which its typings leave out. */
 interface Socket {
   readonly destroyed: boolean
@@ -94,8 +98,8 @@ export class PooledMySqlConnection implements MySqlConnection {
       if (method === "query") this.conn.query(options, callback)
       else this.conn.execute(options, callback)
       // Interrupted mid-statement: its results would reach whoever used the
-      // connection next, so the connection goes (the server then stops the
-      // statement) and the pool replaces it.
+      // connection next, so the connection goes and the pool replaces it. The
+      // server stops the statement when it next checks the connection.
       return Effect.sync(() => {
         if (this.broken === undefined) this.broken = "a statement was interrupted while running"
         this.socket().destroy()
@@ -160,14 +164,23 @@ export class PooledMySqlConnection implements MySqlConnection {
     })
   }
 
+  /**
+   * Read the session's transaction state from the server's status flags. Only
+   * an OK packet (mysql2's `ResultSetHeader`) carries them: rows never do,
+   * even a row with a column that happens to be named `serverStatus`. A
+   * result without a header (a plain SELECT) does not change the state.
+   */
   private track(result: unknown): void {
-    const last = Array.isArray(result) ? result[result.length - 1] : result
-    const status = typeof last === "object" && last !== null && "serverStatus" in last ?
-      (last as { serverStatus: unknown }).serverStatus :
-      undefined
-    if (typeof status === "number") {
-      this.inTransaction = (status & SERVER_STATUS_IN_TRANS) !== 0
-      this.autocommit = (status & SERVER_STATUS_AUTOCOMMIT) !== 0
+    const items = Array.isArray(result) ? result : [result]
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item: unknown = items[i]
+      if (isResultHeader(item)) {
+        this.inTransaction = (item.serverStatus & SERVER_STATUS_IN_TRANS) !== 0
+        this.autocommit = (item.serverStatus & SERVER_STATUS_AUTOCOMMIT) !== 0
+        return
+      }
+      // A plain SELECT's result is an array of rows: nothing to read there.
+      if (!Array.isArray(result) || !Array.isArray(item)) return
     }
   }
 
