@@ -21,7 +21,8 @@ import type { PoolOptions } from "./PoolOptions.js"
  * - `isAlive` is a cheap health check (a ping); `false` or a failure means dead.
  * - `onAcquire` runs before a connection is handed out; `onRelease` runs when
  *   it comes back (roll back, reset session state). A failing `onRelease`
- *   disposes the connection instead of pooling it.
+ *   disposes the connection instead of pooling it. `isDirty`, a synchronous
+ *   check, lets a clean connection skip `onRelease`.
  *
  * @example
  * ```ts
@@ -46,6 +47,13 @@ export interface ConnectionManager<A, E = never, R = never> {
   readonly isAlive?: ((conn: A) => Effect.Effect<boolean, E, R>) | undefined
   readonly onAcquire?: ((conn: A) => Effect.Effect<void, E, R>) | undefined
   readonly onRelease?: ((conn: A) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * Whether `onRelease` has anything to undo on this connection. Without it
+   * `onRelease` runs on every return; with it, a clean connection goes back
+   * without running an effect (the MySQL manager answers from the server's
+   * transaction flags).
+   */
+  readonly isDirty?: ((conn: A) => boolean) | undefined
 }
 
 /**

@@ -16,15 +16,15 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as Mysql from "mysql2"
-import * as ConnectionPool from "./ConnectionPool.js"
-import * as mysqlConnection from "./internal/mysqlConnection.js"
+import type * as ConnectionPool from "./ConnectionPool.js"
+import * as mysqlPool from "./internal/mysqlPool.js"
 import * as sqlClient from "./internal/sqlClient.js"
 import type { MySqlConnection } from "./MySqlConnection.js"
 import { Pool } from "./Pool.js"
-import { PoolConfigError } from "./PoolError.js"
-import * as PoolOptions from "./PoolOptions.js"
+import type { PoolConfigError } from "./PoolError.js"
+import type * as PoolOptions from "./PoolOptions.js"
 
 /**
  * Everything `MySqlPool.layer` takes: where and how to connect (mysql2's
@@ -78,161 +78,6 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
   readonly transformQueryNames?: ((name: string) => string) | undefined
 }
 
-const poolKeys = new Set([
-  "minSize",
-  "maxSize",
-  "acquireTimeout",
-  "connectTimeout",
-  "maxLifetime",
-  "idleTimeout",
-  "validateAfterIdle",
-  "validationTimeout",
-  "keepaliveInterval",
-  "closeTimeout"
-])
-const mysqlKeys = new Set([
-  "url",
-  "host",
-  "port",
-  "user",
-  "password",
-  "database",
-  "socketPath",
-  "ssl",
-  "charset",
-  "timezone",
-  "multipleStatements",
-  "echo",
-  "resetOnRelease",
-  "spanAttributes",
-  "transformResultNames",
-  "transformQueryNames"
-])
-
-interface UrlParts {
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly user?: string | undefined
-  readonly password?: string | undefined
-  readonly database?: string | undefined
-}
-
-interface ResolvedConfig {
-  readonly pool: PoolOptions.ResolvedPoolOptions
-  readonly connect: mysqlConnection.MySqlConnectOptions
-  readonly client: MysqlClient.MysqlClientConfig
-  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
-}
-
-const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
-  value === undefined ? undefined : Redacted.isRedacted(value) ? Redacted.value(value) : value
-
-const bad = (option: string, value: unknown, expected: string) =>
-  Effect.fail(new PoolConfigError({ option, value, expected }))
-
-/** Parse `mysql://user:password@host:port/database`; the password never appears in an error. */
-const parseUrl = (raw: string): Effect.Effect<UrlParts, PoolConfigError> => {
-  const masked = raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
-  const expected = "a URL like mysql://user:password@host:3306/database"
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    return bad("url", masked, expected)
-  }
-  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") return bad("url", masked, expected)
-  if (url.search !== "" || url.hash !== "") {
-    return bad("url", masked, `${expected}, without query parameters (use the config fields instead)`)
-  }
-  const port = url.port === "" ? undefined : Number(url.port)
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ""))
-  return Effect.succeed({
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || undefined,
-    port,
-    user: url.username === "" ? undefined : decodeURIComponent(url.username),
-    password: url.password === "" ? undefined : decodeURIComponent(url.password),
-    database: database === "" ? undefined : database
-  })
-}
-
-const checkString = (name: string, value: unknown) =>
-  value === undefined || (typeof value === "string" && value.length > 0) ?
-    Effect.void :
-    bad(name, value, "a non-empty string")
-
-const checkBoolean = (name: string, value: unknown) =>
-  value === undefined || typeof value === "boolean" ? Effect.void : bad(name, value, "true or false")
-
-/**
- * Validate a config and split it into the pool's options, mysql2's
- * connection options, and `MysqlClient`'s config.
- */
-const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedConfig, PoolConfigError> =>
-  Effect.gen(function*() {
-    if (typeof config !== "object" || config === null) return yield* bad("config", config, "an object")
-    const poolInput: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(config)) {
-      if (poolKeys.has(key)) poolInput[key] = value
-      else if (!mysqlKeys.has(key)) {
-        return yield* bad(key, value, `a known option (${[...mysqlKeys, ...poolKeys].join(", ")})`)
-      }
-    }
-    const pool = yield* PoolOptions.resolve(poolInput as PoolOptions.PoolOptions)
-    const rawUrl = reveal(config.url)
-    const fromUrl: UrlParts = rawUrl === undefined ? {} : yield* parseUrl(rawUrl)
-    for (const name of ["host", "user", "database", "socketPath", "charset", "timezone"] as const) {
-      yield* checkString(name, config[name])
-    }
-    for (const name of ["multipleStatements", "echo", "resetOnRelease"] as const) {
-      yield* checkBoolean(name, config[name])
-    }
-    const port = config.port ?? fromUrl.port ?? 3306
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-      return yield* bad("port", config.port ?? port, "a whole number from 1 to 65535")
-    }
-    const host = config.host ?? fromUrl.host ?? "localhost"
-    const user = config.user ?? fromUrl.user
-    const password = reveal(config.password) ?? fromUrl.password
-    const database = config.database ?? fromUrl.database
-    const connection: Mysql.ConnectionOptions = {
-      host,
-      port,
-      ...(user === undefined ? {} : { user }),
-      ...(password === undefined ? {} : { password }),
-      ...(database === undefined ? {} : { database }),
-      ...(config.socketPath === undefined ? {} : { socketPath: config.socketPath }),
-      ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
-      ...(config.charset === undefined ? {} : { charset: config.charset }),
-      ...(config.timezone === undefined ? {} : { timezone: config.timezone as NonNullable<Mysql.ConnectionOptions["timezone"]> }),
-      connectTimeout: pool.connectTimeout,
-      multipleStatements: config.multipleStatements ?? false,
-      supportBigNumbers: true
-    }
-    const spanAttributes: Array<readonly [string, unknown]> = [
-      ...Object.entries(config.spanAttributes ?? {}),
-      ["db.system.name", "mysql"],
-      ["server.address", config.socketPath ?? host],
-      ["server.port", port],
-      ...(database === undefined ? [] : [["db.namespace", database] as const])
-    ]
-    return {
-      pool,
-      connect: { connection, echo: config.echo ?? false, resetOnRelease: config.resetOnRelease ?? false },
-      client: {
-        host,
-        port,
-        ...(database === undefined ? {} : { database }),
-        ...(user === undefined ? {} : { username: user }),
-        ...(password === undefined ? {} : { password: Redacted.make(password) }),
-        maxConnections: pool.maxSize,
-        ...(config.spanAttributes === undefined ? {} : { spanAttributes: config.spanAttributes }),
-        ...(config.transformResultNames === undefined ? {} : { transformResultNames: config.transformResultNames }),
-        ...(config.transformQueryNames === undefined ? {} : { transformQueryNames: config.transformQueryNames })
-      },
-      spanAttributes
-    }
-  })
-
 /**
  * A layer with a pool of MySQL connections: `Pool`, `SqlClient` and
  * `MysqlClient`. Building it opens `minSize` connections and checks that one
@@ -259,14 +104,7 @@ export const layer = (
 ): Layer.Layer<Pool | SqlClient.SqlClient | MysqlClient.MysqlClient, PoolConfigError | SqlError> =>
   Layer.scopedContext(
     Effect.gen(function*() {
-      const resolved = yield* resolveConfig(config)
-      let pool: ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError> | undefined
-      const manager = mysqlConnection.makeManager(resolved.connect, (conn) => {
-        if (pool !== undefined) Effect.runSync(pool.invalidate(conn))
-      })
-      pool = yield* ConnectionPool.make(manager, resolved.pool)
-      // Fail fast, with the server's own words, when nothing can connect.
-      yield* pool.use((conn) => conn.query("SELECT 1")).pipe(Effect.mapError(sqlClient.toSqlError))
+      const { pool, resolved } = yield* mysqlPool.make(config)
       const client = yield* sqlClient.make(pool, {
         spanAttributes: resolved.spanAttributes,
         transformResultNames: config.transformResultNames,

@@ -79,36 +79,61 @@ export class PooledMySqlConnection implements MySqlConnection {
     rowsAsArray = false
   ): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
-      if (this.broken !== undefined) {
-        resume(Effect.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` })))
-        return
-      }
-      this.running++
-      const callback = (error: (Error & { fatal?: boolean }) | null, result: unknown) => {
-        this.running--
-        if (error) {
-          if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
-          resume(Effect.fail(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` })))
-        } else {
-          this.track(result)
-          resume(Effect.succeed(result))
-        }
-      }
-      const options = { sql, values: params as Array<unknown> | undefined, rowsAsArray }
-      if (method === "query") this.conn.query(options, callback)
-      else this.conn.execute(options, callback)
-      // Interrupted mid-statement: its results would reach whoever used the
-      // connection next, so the connection goes and the pool replaces it. The
-      // server stops the statement when it next checks the connection.
-      return Effect.sync(() => {
-        if (this.broken === undefined) this.broken = "a statement was interrupted while running"
-        this.socket().destroy()
-      })
+      this.send(method, sql, params, rowsAsArray, (error, result) =>
+        resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
+      return this.abandon
     })
-    return this.echo ?
-      Effect.zipRight(Effect.logDebug(`[mysql ${this.threadId}] ${sql}`), statement) :
-      statement
+    return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
+
+  /** `run` for the Promise facade, without the Effect runtime on the way. */
+  runPromise(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> | undefined): Promise<unknown> {
+    if (this.echo) Effect.runFork(this.log(sql))
+    return new Promise((resolve, reject) =>
+      this.send(method, sql, params, false, (error, result) => error === undefined ? resolve(result) : reject(error))
+    )
+  }
+
+  private log(sql: string): Effect.Effect<void> {
+    return Effect.logDebug(`[mysql ${this.threadId}] ${sql}`)
+  }
+
+  private send(
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown> | undefined,
+    rowsAsArray: boolean,
+    done: (error: SqlError | undefined, result: unknown) => void
+  ): void {
+    if (this.broken !== undefined) {
+      done(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }), undefined)
+      return
+    }
+    this.running++
+    const callback = (error: (Error & { fatal?: boolean }) | null, result: unknown) => {
+      this.running--
+      if (error) {
+        if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
+        done(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` }), undefined)
+      } else {
+        this.track(result)
+        done(undefined, result)
+      }
+    }
+    const options = { sql, values: params as Array<unknown> | undefined, rowsAsArray }
+    if (method === "query") this.conn.query(options, callback)
+    else this.conn.execute(options, callback)
+  }
+
+  /**
+   * A statement was interrupted mid-flight: its results would reach whoever
+   * used the connection next, so the connection goes and the pool replaces
+   * it. The server stops the statement when it next checks the connection.
+   */
+  private readonly abandon = Effect.sync(() => {
+    if (this.broken === undefined) this.broken = "a statement was interrupted while running"
+    this.socket().destroy()
+  })
 
   /**
    * Stream a query's rows with backpressure. The connection stays borrowed
@@ -301,6 +326,7 @@ export const makeManager = (
     create,
     dispose: (conn) => conn.close,
     isAlive: (conn) => conn.ping,
+    isDirty: (conn) => !conn.reusable || options.resetOnRelease || conn.needsCleanup(),
     onRelease: (conn) => {
       if (!conn.reusable) return Effect.fail(new SqlError({ message: `Connection ${conn.threadId} is unusable: ${conn.broken ?? "a statement is still running"}` }))
       if (options.resetOnRelease) return conn.reset

@@ -33,7 +33,7 @@ const LIFETIME_JITTER = 0.025
 const BACKOFF_BASE_MILLIS = 10
 const BACKOFF_MAX_MILLIS = 5_000
 
-interface Entry<A> {
+export interface Entry<A> {
   readonly conn: A
   readonly generation: number
   readonly expiresAt: number
@@ -45,12 +45,17 @@ interface Entry<A> {
   state: "idle" | "busy" | "disposed"
 }
 
-interface Waiter<A> {
-  readonly resume: (effect: Effect.Effect<Entry<A>, unknown>) => void
+/**
+ * A caller waiting in line: an Effect fiber, or a Promise (the facade, which
+ * must not pay for a fiber per waiter).
+ */
+export interface Waiter<A> {
+  /** A connection was handed over (it is in `entry`, counted as in use). */
+  readonly handOff: () => void
+  readonly fail: (cause: Cause.Cause<unknown>) => void
   /** When `acquireTimeout` runs out for this caller. */
   readonly deadline: number
-  readonly attempt: Attempt<A>
-  /** Set when a connection is handed over; the waiter's fiber claims it. */
+  /** Set when a connection is handed over, until the caller claims it. */
   entry: Entry<A> | undefined
 }
 
@@ -241,28 +246,42 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** Queue up; the connection handed over (or the error) arrives through the waiter. */
   private waitTurn(attempt: Attempt<A>, deadline: number): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
     return Effect.async<Entry<A>, E | PoolTimeoutError | PoolClosedError>((resume) => {
+      // The claim runs in the waiter's own fiber: until it does, `settle`
+      // finds the connection on the waiter and gives it back.
+      const claim = Effect.sync(() => {
+        const entry = waiter.entry!
+        waiter.entry = undefined
+        attempt.waiter = undefined
+        attempt.held = entry
+        attempt.fromIdle = false
+        return entry
+      })
       const waiter: Waiter<A> = {
-        resume: resume as Waiter<A>["resume"],
+        handOff: () => resume(claim),
+        fail: (cause) => resume(Effect.failCause(cause as Cause.Cause<E | PoolTimeoutError | PoolClosedError>)),
         deadline,
-        attempt,
         entry: undefined
       }
       attempt.waiter = waiter
-      this.waiters.add(waiter)
-      this.fill()
-      this.startTimer()
+      this.enqueue(waiter)
     })
   }
 
-  /** Move a handed-over connection from the waiter to the attempt, in the waiter's own fiber. */
-  private claim(waiter: Waiter<A>): Entry<A> {
-    const attempt = waiter.attempt
-    const entry = waiter.entry!
-    waiter.entry = undefined
-    attempt.waiter = undefined
-    attempt.held = entry
-    attempt.fromIdle = false
-    return entry
+  /** Join the line; an open starts if nobody else's covers this caller. */
+  enqueue(waiter: Waiter<A>): void {
+    this.waiters.add(waiter)
+    this.fill()
+    this.startTimer()
+  }
+
+  /** A waiter gives up (interrupted, aborted): leave the line, or give back what was handed over. */
+  leave(waiter: Waiter<A>): void {
+    this.waiters.delete(waiter)
+    if (waiter.entry !== undefined) {
+      const handed = waiter.entry
+      waiter.entry = undefined
+      this.giveBack(handed)
+    }
   }
 
   /**
@@ -277,12 +296,12 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
     const now = this.now()
-    let expired: PoolTimeoutError | undefined
+    let expired: Cause.Cause<PoolTimeoutError> | undefined
     for (const waiter of this.waiters) {
       if (waiter.deadline > now) break
-      expired ??= this.timeoutError()
+      expired ??= Cause.fail(this.timeoutError())
       this.waiters.delete(waiter)
-      waiter.resume(Effect.fail(expired))
+      waiter.fail(expired)
     }
     const next = this.oldestWaiter()
     if (next === undefined) {
@@ -326,15 +345,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** Whatever an ended attempt still holds goes back (clean) or away (state unknown). */
   private settle(attempt: Attempt<A>, exit: Exit.Exit<Entry<A>, unknown>): void {
     if (Exit.isSuccess(exit)) return
-    const waiter = attempt.waiter
-    if (waiter !== undefined) {
+    if (attempt.waiter !== undefined) {
+      this.leave(attempt.waiter)
       attempt.waiter = undefined
-      this.waiters.delete(waiter)
-      if (waiter.entry !== undefined) {
-        const handed = waiter.entry
-        waiter.entry = undefined
-        this.giveBack(handed)
-      }
     }
     const held = attempt.held
     if (held !== undefined) {
@@ -357,19 +370,71 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   // --------------------------------------------------------------- release
 
   private release(entry: Entry<A>): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const onRelease = this.manager.onRelease
-      if (onRelease === undefined || entry.state === "disposed" || this.isStale(entry, this.now())) {
-        this.giveBack(entry)
-        return Effect.void
+    return Effect.suspend(() => this.releaseNow(entry) ? Effect.void : this.releaseWithHook(entry))
+  }
+
+  /**
+   * Give a connection back at once when no `onRelease` needs to run (none,
+   * or `isDirty` says there is nothing to undo, or it is going away anyway).
+   * False when the caller must run `releaseWithHook`.
+   */
+  releaseNow(entry: Entry<A>): boolean {
+    const { isDirty, onRelease } = this.manager
+    if (
+      onRelease === undefined || entry.state === "disposed" || this.isStale(entry, this.now()) ||
+      (isDirty !== undefined && !isDirty(entry.conn))
+    ) {
+      this.giveBack(entry)
+      return true
+    }
+    return false
+  }
+
+  releaseWithHook(entry: Entry<A>): Effect.Effect<void> {
+    return this.provide(this.manager.onRelease!(entry.conn)).pipe(
+      Effect.matchCause({
+        onFailure: () => this.discard(entry),
+        onSuccess: () => this.giveBack(entry)
+      })
+    )
+  }
+
+  /**
+   * Acquire for the Promise facade. A ready idle connection is handed over
+   * without running any effect, and a waiter is a plain object, not a fiber;
+   * only validation and `onAcquire` go through the Effect runtime.
+   */
+  acquirePromise(): Promise<Entry<A>> {
+    if (this.closed) return Promise.reject(this.closedError)
+    if (this.waiters.size === 0) {
+      const entry = this.takeIdle()
+      if (entry !== undefined) {
+        return this.needsPrepare(entry) ? this.runToPromise((restore) => this.slowAcquire(restore, entry)) :
+          Promise.resolve(entry)
       }
-      return this.provide(onRelease(entry.conn)).pipe(
-        Effect.matchCause({
-          onFailure: () => this.discard(entry),
-          onSuccess: () => this.giveBack(entry)
-        })
-      )
+    }
+    if (this.manager.onAcquire !== undefined) return this.runToPromise((restore) => this.slowAcquire(restore, undefined))
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter<A> = {
+        handOff: () => {
+          const entry = waiter.entry!
+          waiter.entry = undefined
+          resolve(entry)
+        },
+        fail: (cause) => reject(Cause.squash(cause)),
+        deadline: this.now() + this.options.acquireTimeout,
+        entry: undefined
+      }
+      this.enqueue(waiter)
     })
+  }
+
+  private runToPromise(
+    acquire: (restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) => Effect.Effect<Entry<A>, unknown>
+  ): Promise<Entry<A>> {
+    return Effect.runPromiseExit(Effect.uninterruptibleMask(acquire)).then((exit) =>
+      Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+    )
   }
 
   /** A borrowed connection comes back in working order. */
@@ -403,7 +468,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       entry.state = "busy"
       this.inUse++
       waiter.entry = entry
-      waiter.resume(Effect.sync(() => this.claim(waiter)))
+      waiter.handOff()
     } else {
       entry.state = "idle"
       this.idle.push(entry)
@@ -536,7 +601,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       const waiter = this.oldestWaiter()
       if (waiter !== undefined) {
         this.waiters.delete(waiter)
-        waiter.resume(Effect.failCause(exit.cause))
+        waiter.fail(exit.cause)
       } else if (!this.closed) {
         log = Effect.logWarning(
           `ConnectionPool: opening a connection failed (${errorMessage(Cause.squash(exit.cause))}); retrying with backoff`
@@ -553,7 +618,8 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     this.closed = true
     const waiters = [...this.waiters]
     this.waiters.clear()
-    for (const waiter of waiters) waiter.resume(Effect.fail(this.closedError))
+    const closed = Cause.fail(this.closedError)
+    for (const waiter of waiters) waiter.fail(closed)
     const idle = this.idle
     this.idle = []
     for (const entry of idle) this.destroy(entry)
@@ -648,7 +714,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     return this.clock.unsafeCurrentTimeMillis()
   }
 
-  private snapshot(): PoolStats {
+  snapshot(): PoolStats {
     return {
       size: this.size(),
       idle: this.idle.length,
@@ -665,11 +731,14 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 const errorMessage = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
 
+/** The pool with its internals, for the Promise facade. */
+export type { Pool }
+
 /** @internal */
 export const make = <A, E = never, R = never>(
   manager: ConnectionManager<A, E, R>,
   options?: PoolOptions.PoolOptions
-): Effect.Effect<ConnectionPool<A, E>, PoolConfigError, Scope.Scope | R> =>
+): Effect.Effect<Pool<A, E, R>, PoolConfigError, Scope.Scope | R> =>
   Effect.gen(function*() {
     const resolved = yield* PoolOptions.resolve(options)
     const context = yield* Effect.context<R>()
