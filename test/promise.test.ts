@@ -1,0 +1,290 @@
+/**
+ * The Promise facade (`effect-connection-pool/promise`): aiomysql's pool
+ * scenarios through aiomysql's names, against a real (throwaway) MariaDB,
+ * and the generic pool from a promise-based manager.
+ */
+import { Effect, Exit, Scope } from "effect"
+import * as mysql from "mysql2/promise"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
+import type { MySqlPromisePool } from "../src/promise.js"
+import { createGenericPool, createPool } from "../src/promise.js"
+import { type MariaDbServer, start } from "../src/testing/index.js"
+
+let server: MariaDbServer
+const scope = Effect.runSync(Scope.make())
+
+beforeAll(async () => {
+  server = await Effect.runPromise(Scope.extend(start(), scope))
+}, 120_000)
+
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+})
+
+/** Poll the outside world until `check` holds (bounded). */
+const until = async (check: () => Promise<boolean>, label: string, limitMillis = 10_000) => {
+  const deadline = Date.now() + limitMillis
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error(`${label}: still not true after ${limitMillis} ms`)
+}
+
+const admin = async (sql: string) => {
+  const conn = await mysql.createConnection(server.url)
+  try {
+    const [rows] = await conn.query(sql)
+    return rows as Array<Record<string, unknown>>
+  } finally {
+    await conn.end()
+  }
+}
+
+const serverHas = async (ids: ReadonlyArray<number>) =>
+  (await admin(`SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (${ids.join(",") || "0"})`)).length
+
+const withPool = async (options: Parameters<typeof createPool>[0], body: (pool: MySqlPromisePool) => Promise<void>) => {
+  const pool = await createPool({ url: server.url, ...options })
+  try {
+    await body(pool)
+  } finally {
+    pool.terminate()
+    await pool.waitClosed()
+  }
+}
+
+describe("createPool: aiomysql's scenarios through the Promise facade", () => {
+  it("defaults: minsize 1, maxsize 10, echo off", () =>
+    withPool({}, async (pool) => {
+      expect([pool.minsize, pool.maxsize, pool.size, pool.freesize, pool.closed, pool.echo]).toEqual([
+        1,
+        10,
+        1,
+        1,
+        false,
+        false
+      ])
+    }))
+
+  it("pre-fills minsize, accepts aiomysql's names and runs SELECT 1 on an acquired connection", () =>
+    withPool({ minsize: 10, maxsize: 20, db: "test" }, async (pool) => {
+      expect([pool.size, pool.freesize]).toEqual([10, 10])
+      const conn = await pool.acquire()
+      expect(await conn.query("SELECT 1 AS one")).toEqual([{ one: 1 }])
+      expect(pool.freesize).toBe(9)
+      await pool.release(conn)
+      expect(pool.freesize).toBe(10)
+      await pool.release(conn) // a second release does nothing
+      expect(pool.freesize).toBe(10)
+    }))
+
+  it("await using releases the connection", () =>
+    withPool({ minsize: 1, maxsize: 1 }, async (pool) => {
+      {
+        await using conn = await pool.acquire()
+        expect(pool.freesize).toBe(0)
+        await conn.execute("SELECT ? AS x", [1])
+      }
+      expect(pool.freesize).toBe(1)
+    }))
+
+  it("a connection the user closed is dropped and replaced", () =>
+    withPool({ minsize: 1, maxsize: 1 }, async (pool) => {
+      const conn = await pool.acquire()
+      const id = conn.threadId
+      conn.raw.destroy()
+      await pool.release(conn)
+      const next = await pool.acquire()
+      expect(next.threadId).not.toBe(id)
+      expect(await next.query("SELECT 1 AS one")).toEqual([{ one: 1 }])
+      await pool.release(next)
+    }))
+
+  it("clear closes idle connections and refills to minsize", () =>
+    withPool({ minsize: 2, maxsize: 3 }, async (pool) => {
+      const a = await pool.acquire()
+      const b = await pool.acquire()
+      const ids = [a.threadId, b.threadId]
+      await pool.release(a)
+      await pool.release(b)
+      await pool.clear()
+      await until(async () => (await serverHas(ids)) === 0, "old connections closed")
+      await until(async () => pool.freesize === 2, "refilled")
+    }))
+
+  it("minsize 0 grows lazily, parallel acquires never exceed maxsize", () =>
+    withPool({ minsize: 0, maxsize: 2 }, async (pool) => {
+      let active = 0
+      let peak = 0
+      await Promise.all(Array.from({ length: 10 }, async () => {
+        const conn = await pool.acquire()
+        active++
+        peak = Math.max(peak, active)
+        expect(pool.size).toBeLessThanOrEqual(2)
+        await conn.query("SELECT SLEEP(0.01)")
+        active--
+        await pool.release(conn)
+      }))
+      expect(peak).toBe(2)
+      expect(pool.size).toBe(2)
+    }))
+
+  it("a connection released inside a transaction is rolled back", () =>
+    withPool({ minsize: 1, maxsize: 1 }, async (pool) => {
+      await admin("CREATE TABLE IF NOT EXISTS promise_tx (id INT PRIMARY KEY)")
+      const conn = await pool.acquire()
+      await conn.query("BEGIN")
+      await conn.query("INSERT INTO promise_tx VALUES (1)")
+      await pool.release(conn)
+      const again = await pool.acquire()
+      expect(again.threadId).toBe(conn.threadId)
+      expect(await again.query("SELECT @@in_transaction AS tx")).toEqual([{ tx: 0 }])
+      await pool.release(again)
+      expect(await admin("SELECT COUNT(*) AS n FROM promise_tx")).toEqual([{ n: 0 }])
+    }))
+
+  it("invalid minsize/maxsize are rejected with PoolConfigError naming the option", async () => {
+    for (const [options, option] of [[{ minsize: -1 }, "minSize"], [{ maxsize: -1 }, "maxSize"], [{ minsize: 5, maxsize: 2 }, "minSize"]] as const) {
+      const error = await createPool({ url: server.url, ...options }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(PoolConfigError)
+      expect((error as PoolConfigError).option).toBe(option)
+    }
+  })
+
+  it("acquireTimeout holds and rejects with PoolTimeoutError", () =>
+    withPool({ minsize: 1, maxsize: 1, acquireTimeout: "200 millis" }, async (pool) => {
+      const held = await pool.acquire()
+      const started = Date.now()
+      const error = await pool.acquire().catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(PoolTimeoutError)
+      expect(Date.now() - started).toBeLessThan(2_000)
+      expect(pool.stats).toMatchObject({ waiting: 0, inUse: 1 })
+      await pool.release(held)
+    }))
+
+  it("waiters are served first come, first served", () =>
+    withPool({ minsize: 1, maxsize: 1 }, async (pool) => {
+      const first = await pool.acquire()
+      const order: Array<number> = []
+      const waiting = [1, 2, 3, 4].map((i) => pool.acquire().then(async (conn) => {
+        order.push(i)
+        await pool.release(conn)
+      }))
+      await pool.release(first)
+      await Promise.all(waiting)
+      expect(order).toEqual([1, 2, 3, 4])
+    }))
+
+  it("close: acquire fails at once, waitClosed waits for every borrowed connection", async () => {
+    const pool = await createPool({ url: server.url, minsize: 2, maxsize: 2 })
+    await expect(pool.waitClosed()).rejects.toThrow("before close")
+    const a = await pool.acquire()
+    const ids = [a.threadId]
+    pool.close()
+    expect(pool.closed).toBe(true)
+    await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError)
+    let done = false
+    const closing = pool.waitClosed().then(() => {
+      done = true
+    })
+    await until(async () => pool.freesize === 0, "idle closed")
+    expect(done).toBe(false)
+    await pool.release(a)
+    await closing
+    expect(pool.size).toBe(0)
+    await until(async () => (await serverHas(ids)) === 0, "closed on the server")
+  })
+
+  it("terminate closes borrowed connections at once; releasing afterwards is harmless", async () => {
+    const pool = await createPool({ url: server.url, minsize: 1, maxsize: 2 })
+    const conn = await pool.acquire()
+    pool.terminate()
+    await pool.waitClosed()
+    await until(async () => (await serverHas([conn.threadId])) === 0, "terminated on the server")
+    await pool.release(conn)
+    expect(pool.size).toBe(0)
+  })
+
+  it("a connection killed on the server is replaced", () =>
+    withPool({ minsize: 1, maxsize: 1, validateAfterIdle: 0 }, async (pool) => {
+      const conn = await pool.acquire()
+      const id = conn.threadId
+      await pool.release(conn)
+      await admin(`KILL CONNECTION ${id}`)
+      const next = await pool.acquire()
+      expect(next.threadId).not.toBe(id)
+      expect(await next.query("SELECT 1 AS one")).toEqual([{ one: 1 }])
+      await pool.release(next)
+    }))
+
+  it("pool_recycle replaces connections once that old", () =>
+    withPool({ minsize: 1, maxsize: 1, pool_recycle: 1 }, async (pool) => {
+      const first = await pool.acquire()
+      const id = first.threadId
+      await pool.release(first)
+      await until(async () => {
+        const conn = await pool.acquire()
+        const fresh = conn.threadId !== id
+        await pool.release(conn)
+        return fresh
+      }, "recycled")
+    }))
+
+  it("maxsize 0 is unlimited", () =>
+    withPool({ minsize: 0, maxsize: 0 }, async (pool) => {
+      const conns = await Promise.all(Array.from({ length: 15 }, () => pool.acquire()))
+      expect(new Set(conns.map((c) => c.threadId)).size).toBe(15)
+      await Promise.all(conns.map((c) => pool.release(c)))
+    }))
+})
+
+describe("createGenericPool", () => {
+  it("pools anything from a promise-based manager, with leases and await using", async () => {
+    let opened = 0
+    const disposed: Array<number> = []
+    const pool = await createGenericPool(
+      {
+        create: async () => ({ id: ++opened }),
+        dispose: async (conn) => {
+          disposed.push(conn.id)
+        }
+      },
+      { minsize: 1, maxsize: 2 }
+    )
+    {
+      await using lease = await pool.acquire()
+      expect(lease.value.id).toBe(1)
+      expect(pool.freesize).toBe(0)
+    }
+    expect(pool.freesize).toBe(1)
+    const [a, b] = await Promise.all([pool.acquire(), pool.acquire()])
+    expect(new Set([a!.value.id, b!.value.id]).size).toBe(2)
+    await a!.release()
+    await b!.release()
+    pool.close()
+    await pool.waitClosed()
+    expect(disposed.sort()).toEqual([1, 2])
+  })
+
+  it("a failing create rejects the caller with that error, and the next caller gets a fresh attempt", async () => {
+    let fail = true
+    const pool = await createGenericPool(
+      {
+        create: async () => {
+          if (fail) throw new Error("server down")
+          return {}
+        },
+        dispose: async () => {}
+      },
+      { minsize: 0, maxsize: 1 }
+    )
+    await expect(pool.acquire()).rejects.toThrow("server down")
+    fail = false
+    const lease = await pool.acquire()
+    await lease.release()
+    pool.close()
+    await pool.waitClosed()
+  })
+})
