@@ -139,6 +139,8 @@ export interface PromiseConnectionManager<A> {
   readonly onRelease?: ((conn: A) => Promise<void>) | undefined
 }
 
+const released: Promise<void> = Promise.resolve()
+
 /** The shared machinery: a core pool, its scope, and handles for borrowed entries. */
 class PromisePool<A, C> implements PromisePoolBase<C> {
   private shutdown: Promise<void> | undefined
@@ -170,12 +172,13 @@ class PromisePool<A, C> implements PromisePoolBase<C> {
   }
 
   acquire(): Promise<C> {
-    return this.pool.acquirePromise().then((entry) => this.wrap(entry, this))
+    const entry = this.pool.acquireNowOrLater()
+    return entry instanceof Promise ? entry.then((entry) => this.wrap(entry, this)) : Promise.resolve(this.wrap(entry, this))
   }
 
   release(handle: C): Promise<void> {
     const entry = this.entryOf(handle)
-    if (entry === undefined || this.pool.releaseNow(entry)) return Promise.resolve()
+    if (entry === undefined || this.pool.releaseNow(entry)) return released
     return Effect.runPromise(this.pool.releaseWithHook(entry))
   }
 

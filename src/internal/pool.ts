@@ -380,11 +380,12 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
    */
   releaseNow(entry: Entry<A>): boolean {
     const { isDirty, onRelease } = this.manager
+    const now = this.now()
     if (
-      onRelease === undefined || entry.state === "disposed" || this.isStale(entry, this.now()) ||
+      onRelease === undefined || entry.state === "disposed" || this.isStale(entry, now) ||
       (isDirty !== undefined && !isDirty(entry.conn))
     ) {
-      this.giveBack(entry)
+      this.giveBack(entry, now)
       return true
     }
     return false
@@ -400,17 +401,17 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   /**
-   * Acquire for the Promise facade. A ready idle connection is handed over
-   * without running any effect, and a waiter is a plain object, not a fiber;
-   * only validation and `onAcquire` go through the Effect runtime.
+   * Acquire for the Promise facade: a ready idle connection is returned at
+   * once, without running any effect; otherwise a promise. A waiter is a
+   * plain object, not a fiber; only validation and `onAcquire` go through the
+   * Effect runtime.
    */
-  acquirePromise(): Promise<Entry<A>> {
+  acquireNowOrLater(): Entry<A> | Promise<Entry<A>> {
     if (this.closed) return Promise.reject(this.closedError)
     if (this.waiters.size === 0) {
       const entry = this.takeIdle()
       if (entry !== undefined) {
-        return this.needsPrepare(entry) ? this.runToPromise((restore) => this.slowAcquire(restore, entry)) :
-          Promise.resolve(entry)
+        return this.needsPrepare(entry) ? this.runToPromise((restore) => this.slowAcquire(restore, entry)) : entry
       }
     }
     if (this.manager.onAcquire !== undefined) return this.runToPromise((restore) => this.slowAcquire(restore, undefined))
@@ -438,13 +439,12 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   /** A borrowed connection comes back in working order. */
-  private giveBack(entry: Entry<A>): void {
+  private giveBack(entry: Entry<A>, now = this.now()): void {
     if (entry.state === "disposed") return // terminated while borrowed
     this.inUse--
-    const now = this.now()
     entry.idleSince = now
     entry.lastAliveAt = now
-    this.deliver(entry)
+    this.deliver(entry, now)
   }
 
   /** A borrowed connection comes back broken. */
@@ -457,8 +457,8 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   // ------------------------------------------------------------- bookkeeping
 
   /** Hand a free connection (counted nowhere yet) to the oldest waiter, or make it idle. */
-  private deliver(entry: Entry<A>): void {
-    if (this.isStale(entry, this.now())) {
+  private deliver(entry: Entry<A>, now = this.now()): void {
+    if (this.isStale(entry, now)) {
       this.destroy(entry)
       return
     }
@@ -702,6 +702,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   private oldestWaiter(): Waiter<A> | undefined {
+    if (this.waiters.size === 0) return undefined // no iterator allocated on the hot path
     for (const waiter of this.waiters) return waiter
     return undefined
   }
