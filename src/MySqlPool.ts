@@ -23,7 +23,7 @@ import * as mysqlPool from "./internal/mysqlPool.js"
 import * as sqlClient from "./internal/sqlClient.js"
 import type { MySqlConnection } from "./MySqlConnection.js"
 import { Pool } from "./Pool.js"
-import type { PoolConfigError } from "./PoolError.js"
+import { PoolConfigError } from "./PoolError.js"
 import type * as PoolOptions from "./PoolOptions.js"
 
 /**
@@ -173,16 +173,36 @@ export const envConfig: Config.Config<MySqlPoolConfig> = Config.map(
     socketPath: optional(Config.string("MYSQL_SOCKET")),
     minSize: optional(Config.integer("MYSQL_POOL_MIN_SIZE")),
     maxSize: optional(Config.integer("MYSQL_POOL_MAX_SIZE")),
-    maxLifetime: optional(Config.duration("MYSQL_POOL_MAX_LIFETIME")),
-    idleTimeout: optional(Config.duration("MYSQL_POOL_IDLE_TIMEOUT")),
-    acquireTimeout: optional(Config.duration("MYSQL_POOL_ACQUIRE_TIMEOUT")),
-    connectTimeout: optional(Config.duration("MYSQL_POOL_CONNECT_TIMEOUT")),
-    keepaliveInterval: optional(Config.duration("MYSQL_POOL_KEEPALIVE_INTERVAL")),
+    // Durations stay strings here: `Config.duration` would read "-5 seconds"
+    // as 0 (off); the pool's own check rejects it and names the variable.
+    maxLifetime: optional(Config.string("MYSQL_POOL_MAX_LIFETIME")),
+    idleTimeout: optional(Config.string("MYSQL_POOL_IDLE_TIMEOUT")),
+    acquireTimeout: optional(Config.string("MYSQL_POOL_ACQUIRE_TIMEOUT")),
+    connectTimeout: optional(Config.string("MYSQL_POOL_CONNECT_TIMEOUT")),
+    keepaliveInterval: optional(Config.string("MYSQL_POOL_KEEPALIVE_INTERVAL")),
     echo: optional(Config.boolean("MYSQL_ECHO")),
     resetOnRelease: optional(Config.boolean("MYSQL_RESET_ON_RELEASE"))
   }),
-  (values) => Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as MySqlPoolConfig
+  (values) =>
+    Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as unknown as MySqlPoolConfig
 )
+
+/** Which environment variable each option comes from, so errors name what the user set. */
+const envNames: Record<string, string> = {
+  url: "MYSQL_URL",
+  host: "MYSQL_HOST",
+  port: "MYSQL_PORT",
+  user: "MYSQL_USER",
+  database: "MYSQL_DATABASE",
+  socketPath: "MYSQL_SOCKET",
+  minSize: "MYSQL_POOL_MIN_SIZE",
+  maxSize: "MYSQL_POOL_MAX_SIZE",
+  maxLifetime: "MYSQL_POOL_MAX_LIFETIME",
+  idleTimeout: "MYSQL_POOL_IDLE_TIMEOUT",
+  acquireTimeout: "MYSQL_POOL_ACQUIRE_TIMEOUT",
+  connectTimeout: "MYSQL_POOL_CONNECT_TIMEOUT",
+  keepaliveInterval: "MYSQL_POOL_KEEPALIVE_INTERVAL"
+}
 
 /**
  * The pool configured from the environment (see `envConfig`).
@@ -200,4 +220,10 @@ export const envConfig: Config.Config<MySqlPoolConfig> = Config.map(
 export const MySqlPoolLive: Layer.Layer<
   Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
   ConfigError.ConfigError | PoolConfigError | SqlError
-> = Layer.unwrapEffect(Effect.map(envConfig, layer))
+> = Layer.unwrapEffect(Effect.map(envConfig, layer)).pipe(
+  Layer.mapError((error) =>
+    error instanceof PoolConfigError && envNames[error.option] !== undefined ?
+      new PoolConfigError({ option: envNames[error.option]!, value: error.value, expected: error.expected }) :
+      error
+  )
+)
