@@ -32,7 +32,8 @@ const writeExamples = () => {
         baseUrl: ".",
         paths: {
           "effect-connection-pool": ["../src/index.ts"],
-          "effect-connection-pool/testing": ["../src/testing/index.ts"]
+          "effect-connection-pool/testing": ["../src/testing/index.ts"],
+          "effect-connection-pool/promise": ["../src/promise.ts"]
         }
       },
       include: ["*.ts"],
@@ -58,7 +59,11 @@ describe("README examples", () => {
         expect(checked).toBe("")
         const server = yield* MariaDb
         const tsx = path.join(root, "node_modules", ".bin", "tsx")
-        for (const { code, name } of examples.filter((e) => e.code.includes("Effect.runPromise("))) {
+        const runnable = examples.filter((e) =>
+          e.code.includes("Effect.runPromise(") || e.code.includes(`from "effect-connection-pool/promise"`)
+        )
+        expect(runnable.length).toBeGreaterThanOrEqual(3)
+        for (const { code, name } of runnable) {
           const result = yield* Effect.promise(() =>
             run(tsx, ["--tsconfig", path.join(dir, "tsconfig.json"), path.join(dir, name)], {
               cwd: dir,
