@@ -171,9 +171,11 @@ class PromisePool<A, C> implements PromisePoolBase<C> {
     return this.pool.snapshot()
   }
 
+  private readonly wrapEntry = (entry: core.Entry<A>) => this.wrap(entry, this)
+
   acquire(): Promise<C> {
-    const entry = this.pool.acquireNowOrLater()
-    return entry instanceof Promise ? entry.then((entry) => this.wrap(entry, this)) : Promise.resolve(this.wrap(entry, this))
+    const conn = this.pool.acquireNowOrLater(this.wrapEntry)
+    return conn instanceof Promise ? conn : Promise.resolve(conn)
   }
 
   release(handle: C): Promise<void> {

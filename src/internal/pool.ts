@@ -26,6 +26,7 @@ import * as Scope from "effect/Scope"
 import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
 import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import * as PoolOptions from "../PoolOptions.js"
+import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
 /** Each connection's expiry is drawn up to this fraction early. */
 const LIFETIME_JITTER = 0.025
@@ -49,7 +50,7 @@ export interface Entry<A> {
  * A caller waiting in line: an Effect fiber, or a Promise (the facade, which
  * must not pay for a fiber per waiter).
  */
-export interface Waiter<A> {
+export interface Waiter<A> extends Queued {
   /** A connection was handed over (it is in `entry`, counted as in use). */
   readonly handOff: () => void
   readonly fail: (cause: Cause.Cause<unknown>) => void
@@ -57,6 +58,28 @@ export interface Waiter<A> {
   readonly deadline: number
   /** Set when a connection is handed over, until the caller claims it. */
   entry: Entry<A> | undefined
+}
+
+/** A caller of the Promise facade waiting in line: one object and its promise. */
+class PromiseWaiter<A, C> implements Waiter<A> {
+  prev: Queued | undefined = undefined
+  next: Queued | undefined = undefined
+  queued = false
+  entry: Entry<A> | undefined = undefined
+  constructor(
+    readonly deadline: number,
+    private readonly wrap: (entry: Entry<A>) => C,
+    private readonly resolve: (value: C) => void,
+    private readonly reject: (error: unknown) => void
+  ) {}
+  handOff(): void {
+    const entry = this.entry!
+    this.entry = undefined
+    this.resolve(this.wrap(entry))
+  }
+  fail(cause: Cause.Cause<unknown>): void {
+    this.reject(Cause.squash(cause))
+  }
 }
 
 /** What one slow-path acquire holds, so that any exit can give it back. */
@@ -77,7 +100,7 @@ type Run<R> = <XA, XE>(effect: Effect.Effect<XA, XE, R>) => Fiber.RuntimeFiber<X
 
 class Pool<A, E, R> implements ConnectionPool<A, E> {
   private idle: Array<Entry<A>> = []
-  private readonly waiters = new Set<Waiter<A>>()
+  private readonly waiters = new WaiterQueue<Waiter<A>>()
   private readonly entries = new Map<A, Entry<A>>()
   private readonly creating = new Set<CreateJob>()
   private inUse = 0
@@ -260,7 +283,10 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
         handOff: () => resume(claim),
         fail: (cause) => resume(Effect.failCause(cause as Cause.Cause<E | PoolTimeoutError | PoolClosedError>)),
         deadline,
-        entry: undefined
+        entry: undefined,
+        prev: undefined,
+        next: undefined,
+        queued: false
       }
       attempt.waiter = waiter
       this.enqueue(waiter)
@@ -269,14 +295,14 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   /** Join the line; an open starts if nobody else's covers this caller. */
   enqueue(waiter: Waiter<A>): void {
-    this.waiters.add(waiter)
+    this.waiters.push(waiter)
     this.fill()
     this.startTimer()
   }
 
   /** A waiter gives up (interrupted, aborted): leave the line, or give back what was handed over. */
   leave(waiter: Waiter<A>): void {
-    this.waiters.delete(waiter)
+    this.waiters.remove(waiter)
     if (waiter.entry !== undefined) {
       const handed = waiter.entry
       waiter.entry = undefined
@@ -297,10 +323,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
     const now = this.now()
     let expired: Cause.Cause<PoolTimeoutError> | undefined
-    for (const waiter of this.waiters) {
-      if (waiter.deadline > now) break
+    for (let waiter = this.waiters.peek(); waiter !== undefined && waiter.deadline <= now; waiter = this.waiters.peek()) {
       expired ??= Cause.fail(this.timeoutError())
-      this.waiters.delete(waiter)
+      this.waiters.remove(waiter)
       waiter.fail(expired)
     }
     const next = this.oldestWaiter()
@@ -406,28 +431,22 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
    * plain object, not a fiber; only validation and `onAcquire` go through the
    * Effect runtime.
    */
-  acquireNowOrLater(): Entry<A> | Promise<Entry<A>> {
+  acquireNowOrLater<C>(wrap: (entry: Entry<A>) => C): C | Promise<C> {
     if (this.closed) return Promise.reject(this.closedError)
     if (this.waiters.size === 0) {
       const entry = this.takeIdle()
       if (entry !== undefined) {
-        return this.needsPrepare(entry) ? this.runToPromise((restore) => this.slowAcquire(restore, entry)) : entry
+        return this.needsPrepare(entry) ?
+          this.runToPromise((restore) => this.slowAcquire(restore, entry)).then(wrap) :
+          wrap(entry)
       }
     }
-    if (this.manager.onAcquire !== undefined) return this.runToPromise((restore) => this.slowAcquire(restore, undefined))
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter<A> = {
-        handOff: () => {
-          const entry = waiter.entry!
-          waiter.entry = undefined
-          resolve(entry)
-        },
-        fail: (cause) => reject(Cause.squash(cause)),
-        deadline: this.now() + this.options.acquireTimeout,
-        entry: undefined
-      }
-      this.enqueue(waiter)
-    })
+    if (this.manager.onAcquire !== undefined) {
+      return this.runToPromise((restore) => this.slowAcquire(restore, undefined)).then(wrap)
+    }
+    return new Promise<C>((resolve, reject) =>
+      this.enqueue(new PromiseWaiter(this.now() + this.options.acquireTimeout, wrap, resolve, reject))
+    )
   }
 
   private runToPromise(
@@ -464,7 +483,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     }
     const waiter = this.oldestWaiter()
     if (waiter !== undefined) {
-      this.waiters.delete(waiter)
+      this.waiters.remove(waiter)
       entry.state = "busy"
       this.inUse++
       waiter.entry = entry
@@ -600,7 +619,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       this.nextAttemptAt = now + Math.ceil(backoff * (0.5 + 0.5 * Math.random()))
       const waiter = this.oldestWaiter()
       if (waiter !== undefined) {
-        this.waiters.delete(waiter)
+        this.waiters.remove(waiter)
         waiter.fail(exit.cause)
       } else if (!this.closed) {
         log = Effect.logWarning(
@@ -616,8 +635,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   private shutdown(): void {
     if (this.closed) return
     this.closed = true
-    const waiters = [...this.waiters]
-    this.waiters.clear()
+    const waiters = this.waiters.drain()
     const closed = Cause.fail(this.closedError)
     for (const waiter of waiters) waiter.fail(closed)
     const idle = this.idle
@@ -702,9 +720,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   private oldestWaiter(): Waiter<A> | undefined {
-    if (this.waiters.size === 0) return undefined // no iterator allocated on the hot path
-    for (const waiter of this.waiters) return waiter
-    return undefined
+    return this.waiters.peek()
   }
 
   private size(): number {
