@@ -69,8 +69,9 @@ class PromiseWaiter<A, C> implements Waiter<A> {
   constructor(
     readonly deadline: number,
     private readonly wrap: (entry: Entry<A>) => C,
-    private readonly resolve: (value: C) => void,
-    private readonly reject: (error: unknown) => void
+    // Only `resolve` is kept (a waiter is kept per blocked caller, so bytes
+    // count): resolving with a rejected promise rejects the caller.
+    private readonly resolve: (value: C | Promise<never>) => void
   ) {}
   handOff(): void {
     const entry = this.entry!
@@ -78,7 +79,7 @@ class PromiseWaiter<A, C> implements Waiter<A> {
     this.resolve(this.wrap(entry))
   }
   fail(cause: Cause.Cause<unknown>): void {
-    this.reject(Cause.squash(cause))
+    this.resolve(Promise.reject(Cause.squash(cause)))
   }
 }
 
@@ -444,8 +445,8 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     if (this.manager.onAcquire !== undefined) {
       return this.runToPromise((restore) => this.slowAcquire(restore, undefined)).then(wrap)
     }
-    return new Promise<C>((resolve, reject) =>
-      this.enqueue(new PromiseWaiter(this.now() + this.options.acquireTimeout, wrap, resolve, reject))
+    return new Promise<C>((resolve) =>
+      this.enqueue(new PromiseWaiter(this.now() + this.options.acquireTimeout, wrap, resolve))
     )
   }
 
