@@ -10,6 +10,7 @@ import * as Statement from "@effect/sql/Statement"
 import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConnectionPool } from "../ConnectionPool.js"
 
@@ -36,12 +37,20 @@ type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArra
 
 const asRows = (result: unknown): ReadonlyArray<any> => Array.isArray(result) ? result : []
 
-/** Adapts one pooled connection to `@effect/sql`'s `Connection`. */
-class PooledSqlConnection implements Connection {
-  constructor(private readonly conn: StatementRunner) {}
+/**
+ * Adapts pooled connections to `@effect/sql`'s `Connection`. `borrow` says
+ * where each statement runs: on one pinned connection (a transaction), or on
+ * whichever connection the pool lends for that statement alone (no scope to
+ * open and close per statement, which is most of a scoped borrow's cost).
+ */
+class PooledSqlConnection<A extends StatementRunner> implements Connection {
+  constructor(
+    private readonly borrow: <X>(f: (conn: A) => Effect.Effect<X, SqlError>) => Effect.Effect<X, SqlError>,
+    private readonly borrowForStream: Effect.Effect<A, SqlError, Scope.Scope>
+  ) {}
 
   private rows(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
-    const rows = Effect.map(this.conn.run(method, sql, params), asRows)
+    const rows = this.borrow((conn) => Effect.map(conn.run(method, sql, params), asRows))
     return transform === undefined ? rows : Effect.map(rows, transform)
   }
 
@@ -50,23 +59,26 @@ class PooledSqlConnection implements Connection {
   }
 
   executeRaw(sql: string, params: ReadonlyArray<unknown>) {
-    return this.conn.run("execute", sql, params)
+    return this.borrow((conn) => conn.run("execute", sql, params))
   }
 
   executeValues(sql: string, params: ReadonlyArray<unknown>) {
-    return Effect.map(this.conn.run("execute", sql, params, true), asRows)
+    return this.borrow((conn) => Effect.map(conn.run("execute", sql, params, true), asRows))
   }
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
-    // A transaction whose connection was destroyed (interrupted statement,
-    // fatal error) was rolled back by the server when the connection went;
-    // `@effect/sql` would turn the failing ROLLBACK into a defect.
-    if (sql === "ROLLBACK" && !this.conn.reusable) return Effect.succeed([])
-    return this.rows("query", sql, params, transform)
+    const rows = this.borrow((conn) =>
+      // A transaction whose connection was destroyed (interrupted statement,
+      // fatal error) was rolled back by the server when the connection went;
+      // `@effect/sql` would turn the failing ROLLBACK into a defect.
+      sql === "ROLLBACK" && !conn.reusable ? Effect.succeed([]) : Effect.map(conn.run("query", sql, params), asRows)
+    )
+    return transform === undefined ? rows : Effect.map(rows, transform)
   }
 
   executeStream(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
-    const stream = this.conn.stream(sql, params)
+    // The connection stays borrowed until the stream ends.
+    const stream = Stream.unwrapScoped(Effect.map(this.borrowForStream, (conn) => conn.stream(sql, params)))
     return transform === undefined ? stream : Stream.mapChunks(stream, (chunk) =>
       Chunk.unsafeFromArray(transform(Chunk.toReadonlyArray(chunk) as ReadonlyArray<object>)))
   }
@@ -85,19 +97,19 @@ export const make = <A extends StatementRunner>(
   pool: ConnectionPool<A, SqlError>,
   options: SqlClientOptions
 ): Effect.Effect<Client.SqlClient, never, Reactivity.Reactivity> => {
-  const adapters = new WeakMap<A, PooledSqlConnection>()
-  const adapterFor = (conn: A) => {
-    let adapter = adapters.get(conn)
-    if (adapter === undefined) {
-      adapter = new PooledSqlConnection(conn)
-      adapters.set(conn, adapter)
-    }
-    return adapter
-  }
-  const acquirer = Effect.map(Effect.mapError(pool.acquire, toSqlError), adapterFor)
+  const acquire = Effect.mapError(pool.acquire, toSqlError)
+  // Statements outside a transaction: each borrows for itself.
+  const shared = new PooledSqlConnection<A>(
+    (f) => Effect.mapError(pool.use(f), toSqlError),
+    acquire
+  )
+  // A transaction pins one connection for its whole span.
+  const pinned = Effect.map(acquire, (conn) =>
+    new PooledSqlConnection<A>((f) => f(conn), Effect.succeed(conn))
+  )
   return Client.make({
-    acquirer,
-    transactionAcquirer: acquirer,
+    acquirer: Effect.succeed(shared),
+    transactionAcquirer: pinned,
     compiler: makeCompiler(options.transformQueryNames),
     spanAttributes: options.spanAttributes,
     transformRows: options.transformResultNames === undefined ?
