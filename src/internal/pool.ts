@@ -231,7 +231,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** An idle connection needs `onAcquire`, or validation because it sat unchecked too long. */
   private needsPrepare(entry: Entry<A>): boolean {
     return this.manager.onAcquire !== undefined ||
-      (this.manager.isAlive !== undefined && this.now() - entry.lastAliveAt > this.options.validateAfterIdle)
+      (this.manager.isAlive !== undefined && this.validationDue(entry))
   }
 
   /** The general path: validation and `onAcquire` inside the timeout, retrying on a dead idle connection. */
@@ -345,8 +345,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
    */
   private prepare(entry: Entry<A>, fromIdle: boolean): Effect.Effect<boolean, E> {
     const { isAlive, onAcquire } = this.manager
-    const validate = fromIdle && isAlive !== undefined &&
-      this.now() - entry.lastAliveAt > this.options.validateAfterIdle
+    const validate = fromIdle && isAlive !== undefined && this.validationDue(entry)
     const checked: Effect.Effect<boolean> = validate ?
       Effect.tap(this.check(entry), (ok) => {
         if (ok) entry.lastAliveAt = this.now()
@@ -358,6 +357,12 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       const hook = Effect.as(this.provide(onAcquire(entry.conn)), true)
       return fromIdle ? Effect.orElseSucceed(hook, () => false) : hook
     })
+  }
+
+  /** Unchecked for longer than `validateAfterIdle`; 0 means every borrow, even in the same millisecond. */
+  private validationDue(entry: Entry<A>): boolean {
+    const { validateAfterIdle } = this.options
+    return validateAfterIdle === 0 || this.now() - entry.lastAliveAt > validateAfterIdle
   }
 
   /** `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead. */
