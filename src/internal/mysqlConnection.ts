@@ -120,9 +120,16 @@ export class PooledMySqlConnection implements MySqlConnection {
         done(undefined, result)
       }
     }
-    const options = { sql, values: params as Array<unknown> | undefined, rowsAsArray }
-    if (method === "query") this.conn.query(options, callback)
-    else this.conn.execute(options, callback)
+    const values = params as Array<Mysql.ExecuteValues> | undefined
+    // The (sql, values, callback) form spares mysql2 copying an options object per statement.
+    if (rowsAsArray) {
+      if (method === "query") this.conn.query({ sql, values, rowsAsArray }, callback)
+      else this.conn.execute({ sql, values, rowsAsArray }, callback)
+    } else if (values === undefined) {
+      if (method === "query") this.conn.query(sql, callback)
+      else this.conn.execute(sql, callback)
+    } else if (method === "query") this.conn.query(sql, values, callback)
+    else this.conn.execute(sql, values, callback)
   }
 
   /**

@@ -502,9 +502,11 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   /** Most recently returned first: the hot set stays warm and the surplus can idle out. */
   private takeIdle(): Entry<A> | undefined {
-    const now = this.now()
     for (let entry = this.idle.pop(); entry !== undefined; entry = this.idle.pop()) {
-      if (this.isStale(entry, now)) {
+      // No clock read here (it is a third of a borrow's cost): an entry that
+      // expired while idle is disposed by the housekeeper, which wakes at
+      // the nearest expiry; one handed out in the gap goes on return.
+      if (this.closed || entry.invalidated || entry.generation !== this.generation) {
         this.destroy(entry)
         continue
       }
