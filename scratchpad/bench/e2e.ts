@@ -1,0 +1,245 @@
+/**
+ * End-to-end worker: `SELECT 1` against a MariaDB server (its URL comes from
+ * the orchestrator, which starts a throwaway server), with 1, 16 and 64
+ * callers over a pool of 10. Each caller loops until the deadline; the worker
+ * records statements per second, per-statement latency (from asking for a
+ * connection to having the result) and how many statements each caller
+ * completed.
+ *
+ * First every contender is primed (64 callers for `warmup` seconds, so lazy
+ * pools open all their connections), then each caller count gets its own
+ * warm-up and measurement.
+ *
+ *   node --import tsx scratchpad/bench/e2e.ts <contender> '{"url":"mysql://…","callers":[1,16,64],"seconds":1,"warmup":0.3}'
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope } from "effect"
+import * as Mysql from "mysql2"
+import * as MysqlPromise from "mysql2/promise"
+import { MySqlPool, Pool } from "../../src/index.js"
+import { createPool } from "../../src/promise.js"
+import { percentileSorted } from "./lib/stats.js"
+import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
+
+export interface E2eParams {
+  readonly url: string
+  readonly callers: ReadonlyArray<number>
+  readonly seconds: number
+  readonly warmup: number
+  readonly size?: number
+}
+
+export interface E2eRun {
+  readonly callers: number
+  readonly ops: number
+  readonly elapsedMs: number
+  readonly perSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Statements completed by each caller during the measurement. */
+  readonly perCaller: { readonly min: number; readonly median: number; readonly max: number }
+  /** Every caller within 10 % of the median caller. */
+  readonly fair: boolean
+}
+
+export interface E2eResult {
+  readonly runs: ReadonlyArray<E2eRun>
+}
+
+interface Recorder {
+  readonly latencies: Array<number>
+  readonly counts: Array<number>
+}
+
+type Runner = (callers: number, deadline: number, rec: Recorder) => Promise<void>
+
+interface Contender {
+  readonly run: Runner
+  readonly close: () => Promise<void>
+}
+
+const SELECT_1 = "SELECT 1"
+
+const effectRunner = <R>(op: Effect.Effect<unknown, unknown, R>, context: Context.Context<R>): Runner =>
+(callers, deadline, rec) =>
+  Effect.runPromise(
+    Effect.forEach(
+      range(callers),
+      (i) =>
+        Effect.suspend(() => {
+          let t0 = 0
+          const timed = Effect.suspend(() => {
+            t0 = performance.now()
+            return op
+          })
+          const body = Effect.map(timed, () => {
+            rec.latencies.push(performance.now() - t0)
+            rec.counts[i]!++
+          })
+          return Effect.whileLoop({ while: () => performance.now() < deadline, body: () => body, step: () => {} })
+        }),
+      { concurrency: "unbounded", discard: true }
+    ).pipe(Effect.provide(context))
+  )
+
+const promiseRunner = (op: () => Promise<unknown>): Runner => async (callers, deadline, rec) => {
+  const caller = async (i: number) => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now()
+      await op()
+      rec.latencies.push(performance.now() - t0)
+      rec.counts[i]!++
+    }
+  }
+  await Promise.all(range(callers).map(caller))
+}
+
+const buildLayer = async <ROut>(layer: Layer.Layer<ROut, unknown>) => {
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  return { context, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+/** A mysql2 statement on one connection, as an Effect (callback API, no promise wrapper). */
+const query = (conn: Mysql.Connection, sql: string) =>
+  Effect.async<unknown, Error>((resume) => {
+    conn.query(sql, (error, rows) => resume(error ? Effect.fail(error) : Effect.succeed(rows)))
+  })
+
+const connect = (url: string) =>
+  Effect.async<Mysql.Connection, Error>((resume) => {
+    const conn = Mysql.createConnection(url)
+    conn.on("error", () => {})
+    conn.connect((error) => resume(error ? Effect.fail(error) : Effect.succeed(conn)))
+  })
+
+const contenders: Record<string, (url: string, size: number) => Promise<Contender>> = {
+  /** `Pool.use((conn) => conn.query("SELECT 1"))` over `MySqlPool.layer` */
+  "ours-use": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
+    return { run: effectRunner(Pool.use((conn) => conn.query(SELECT_1)), context), close }
+  },
+  /** `Effect.scoped(Pool.acquire + query)` */
+  "ours-scoped": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
+    return {
+      run: effectRunner(Effect.scoped(Effect.flatMap(Pool.acquire, (conn) => conn.query(SELECT_1))), context),
+      close
+    }
+  },
+  /** The layer's `SqlClient`: sql`SELECT 1` */
+  "ours-sql": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
+    return {
+      run: effectRunner(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`), context),
+      close
+    }
+  },
+  /** `createPool` + `await pool.acquire()` + `conn.query` + `await conn.release()` */
+  "ours-facade": async (url, size) => {
+    const pool = await createPool({ url, minsize: size, maxsize: size })
+    return {
+      run: promiseRunner(async () => {
+        const conn = await pool.acquire()
+        try {
+          return await conn.query(SELECT_1)
+        } finally {
+          await conn.release()
+        }
+      }),
+      close: async () => {
+        pool.close()
+        await pool.waitClosed()
+      }
+    }
+  },
+  /** mysql2's built-in pool: `pool.query` (promise API) */
+  "mysql2-pool": async (url, size) => {
+    const pool = MysqlPromise.createPool({ uri: url, connectionLimit: size })
+    return { run: promiseRunner(() => pool.query(SELECT_1)), close: () => pool.end() }
+  },
+  /** mysql2: `getConnection` + `query` + `release` (promise API) */
+  "mysql2-getconn": async (url, size) => {
+    const pool = MysqlPromise.createPool({ uri: url, connectionLimit: size })
+    return {
+      run: promiseRunner(async () => {
+        const conn = await pool.getConnection()
+        try {
+          return await conn.query(SELECT_1)
+        } finally {
+          conn.release()
+        }
+      }),
+      close: () => pool.end()
+    }
+  },
+  /** `@effect/sql-mysql2`'s `MysqlClient` (maxConnections = size): sql`SELECT 1` */
+  "effect-sql-mysql2": async (url, size) => {
+    const { close, context } = await buildLayer(MysqlClient.layer({ url: Redacted.make(url), maxConnections: size }))
+    return {
+      run: effectRunner(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`), context),
+      close
+    }
+  },
+  /** effect's `Pool` of `size` mysql2 connections: `Effect.scoped(pool.get + query)` */
+  "effect-pool": async (url, size) => {
+    const scope = Effect.runSync(Scope.make())
+    const pool = await Effect.runPromise(Scope.extend(
+      EffectPool.make({
+        acquire: Effect.acquireRelease(connect(url), (conn) => Effect.promise(() => conn.promise().end())),
+        size
+      }),
+      scope
+    ))
+    return {
+      run: effectRunner(Effect.scoped(Effect.flatMap(pool.get, (conn) => query(conn, SELECT_1))), Effect.runSync(Effect.context<never>())),
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  },
+  /** One mysql2 connection, no pool: the single-caller floor. */
+  raw: async (url) => {
+    const conn = await MysqlPromise.createConnection(url)
+    return { run: promiseRunner(() => conn.query(SELECT_1)), close: () => conn.end() }
+  }
+}
+
+const measure = async (c: Contender, callers: number, seconds: number): Promise<E2eRun> => {
+  const rec: Recorder = { latencies: [], counts: new Array<number>(callers).fill(0) }
+  const start = performance.now()
+  await c.run(callers, start + seconds * 1000, rec)
+  const elapsedMs = performance.now() - start
+  const sorted = Float64Array.from(rec.latencies).sort()
+  const counts = Float64Array.from(rec.counts).sort()
+  const med = percentileSorted(counts, 50)
+  return {
+    callers,
+    ops: rec.latencies.length,
+    elapsedMs,
+    perSecond: rec.latencies.length / (elapsedMs / 1000),
+    p50Ms: percentileSorted(sorted, 50),
+    p99Ms: percentileSorted(sorted, 99),
+    perCaller: { min: counts[0]!, median: med, max: counts[counts.length - 1]! },
+    fair: counts[0]! >= 0.9 * med && counts[counts.length - 1]! <= 1.1 * med
+  }
+}
+
+const main = async () => {
+  const { contender, params } = args<E2eParams>()
+  const make = contenders[contender]
+  if (make === undefined) return fail(`unknown contender ${contender}; known: ${Object.keys(contenders).join(", ")}`)
+  const c = await make(params.url, params.size ?? 10)
+  const prime = contender === "raw" ? 1 : Math.max(...params.callers)
+  await measure(c, prime, params.warmup)
+  const runs: Array<E2eRun> = []
+  for (const callers of params.callers) {
+    await measure(c, callers, params.warmup)
+    await profileStart()
+    runs.push(await measure(c, callers, params.seconds))
+    await profileStop()
+  }
+  await c.close()
+  emit({ runs } satisfies E2eResult)
+}
+
+main().catch(fail)

@@ -1,0 +1,215 @@
+/**
+ * Overhead worker: acquire + release cycles per second on a fake resource that
+ * is created instantly, for one contender, with 1 caller and with 100
+ * concurrent callers over a pool of 10. Each measurement is a warm-up followed
+ * by a fixed duration; every caller loops until the deadline (the clock is
+ * read once every 64 cycles, so reading it costs next to nothing).
+ *
+ *   node --import tsx scratchpad/bench/overhead.ts <contender> '{"callers":[1,100],"seconds":1,"warmup":0.3}'
+ */
+import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
+import * as GenericPool from "generic-pool"
+import * as Tarn from "tarn"
+import { ConnectionPool } from "../../src/index.js"
+import { createGenericPool } from "../../src/promise.js"
+import { HandPool } from "./lib/handPool.js"
+import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
+
+export interface OverheadParams {
+  readonly callers: ReadonlyArray<number>
+  readonly seconds: number
+  readonly warmup: number
+  readonly size?: number
+}
+
+export interface OverheadResult {
+  /** One entry per caller count, in the order asked. */
+  readonly runs: ReadonlyArray<{ readonly callers: number; readonly ops: number; readonly elapsedMs: number; readonly perSecond: number }>
+}
+
+interface Resource {
+  readonly id: number
+}
+
+/** Runs `callers` concurrent loops until `deadline` and returns the cycles completed. */
+type Runner = (callers: number, deadline: number) => Promise<number>
+
+interface Contender {
+  readonly run: Runner
+  readonly close: () => Promise<void>
+}
+
+const CHECK_EVERY = 63 // clock read when (n & CHECK_EVERY) === 0
+
+// ------------------------------------------------------------------ loops
+
+const effectLoop = (body: Effect.Effect<unknown, unknown>, deadline: number): Effect.Effect<number, unknown> =>
+  Effect.suspend(() => {
+    let n = 0
+    return Effect.map(
+      Effect.whileLoop({
+        while: () => (n & CHECK_EVERY) !== 0 || performance.now() < deadline,
+        body: () => body,
+        step: () => {
+          n++
+        }
+      }),
+      () => n
+    )
+  })
+
+const effectRunner = (body: Effect.Effect<unknown, unknown>): Runner => (callers, deadline) =>
+  Effect.runPromise(
+    Effect.map(
+      Effect.forEach(range(callers), () => effectLoop(body, deadline), { concurrency: "unbounded" }),
+      (counts) => counts.reduce((a, b) => a + b, 0)
+    )
+  )
+
+/** `release` may return a promise (awaited, as its docs show) or nothing (not awaited). */
+const promiseRunner = <T>(acquire: () => Promise<T>, release: (item: T) => Promise<unknown> | unknown): Runner =>
+async (callers, deadline) => {
+  const loop = async () => {
+    let n = 0
+    while ((n & CHECK_EVERY) !== 0 || performance.now() < deadline) {
+      const item = await acquire()
+      const done = release(item)
+      if (done !== undefined && typeof (done as Promise<unknown>).then === "function") await done
+      n++
+    }
+    return n
+  }
+  const counts = await Promise.all(range(callers).map(loop))
+  return counts.reduce((a, b) => a + b, 0)
+}
+
+// -------------------------------------------------------------- contenders
+
+let nextId = 0
+const makeResource = (): Resource => ({ id: ++nextId })
+
+const withScope = async <A>(make: Effect.Effect<A, unknown, Scope.Scope>) => {
+  const scope = Effect.runSync(Scope.make())
+  const value = await Effect.runPromise(Scope.extend(make, scope))
+  return { value, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const ourPool = (size: number) =>
+  withScope(
+    ConnectionPool.make<Resource>(
+      { create: Effect.sync(makeResource), dispose: () => Effect.void },
+      { minSize: size, maxSize: size }
+    )
+  )
+
+const contenders: Record<string, (size: number) => Promise<Contender>> = {
+  /** `Effect.scoped(pool.acquire)` */
+  "ours-acquire": async (size) => {
+    const { close, value: pool } = await ourPool(size)
+    return { run: effectRunner(Effect.scoped(pool.acquire)), close }
+  },
+  /** `pool.use(() => Effect.void)` */
+  "ours-use": async (size) => {
+    const { close, value: pool } = await ourPool(size)
+    return { run: effectRunner(pool.use(() => Effect.void)), close }
+  },
+  /** `createGenericPool` → `await pool.acquire()` + `await lease.release()` */
+  "ours-facade": async (size) => {
+    const pool = await createGenericPool<Resource>(
+      { create: async () => makeResource(), dispose: () => {} },
+      { minsize: size, maxsize: size }
+    )
+    return {
+      run: promiseRunner(() => pool.acquire(), (lease) => lease.release()),
+      close: async () => {
+        pool.close()
+        await pool.waitClosed()
+      }
+    }
+  },
+  /** effect's own `Pool.make({ acquire, size })`, `Effect.scoped(pool.get)` */
+  "effect-pool": async (size) => {
+    const { close, value: pool } = await withScope(EffectPool.make({ acquire: Effect.sync(makeResource), size }))
+    return { run: effectRunner(Effect.scoped(pool.get)), close }
+  },
+  "generic-pool": async (size) => {
+    const pool = GenericPool.createPool<Resource>(
+      { create: async () => makeResource(), destroy: async () => {} },
+      { min: size, max: size }
+    )
+    await prime(() => pool.acquire(), (r) => pool.release(r), size)
+    return {
+      run: promiseRunner(() => pool.acquire(), (r) => pool.release(r)),
+      close: async () => {
+        await pool.drain()
+        await pool.clear()
+      }
+    }
+  },
+  tarn: async (size) => {
+    const pool = new Tarn.Pool<Resource>({ create: async () => makeResource(), destroy: () => {}, min: size, max: size })
+    await prime(() => pool.acquire().promise, (r) => pool.release(r), size)
+    return {
+      run: promiseRunner(() => pool.acquire().promise, (r) => {
+        pool.release(r)
+      }),
+      close: async () => {
+        await pool.destroy()
+      }
+    }
+  },
+  hand: async (size) => {
+    const pool = new HandPool(range(size).map(makeResource))
+    return { run: promiseRunner(() => pool.acquire(), (r) => pool.release(r)), close: async () => {} }
+  },
+  /**
+   * Not a contender but a diagnostic floor: the hand-written pool driven from
+   * Effect fibers (`Effect.async` + `Effect.acquireUseRelease`), i.e. what
+   * the Effect runtime costs around the simplest possible pool.
+   */
+  "floor-effect-hand": async (size) => {
+    const pool = new HandPool(range(size).map(makeResource))
+    const acquire = Effect.async<Resource>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
+    return {
+      run: effectRunner(Effect.acquireUseRelease(acquire, () => Effect.void, (r) => Effect.sync(() => pool.release(r)))),
+      close: async () => {}
+    }
+  },
+  /** The floor of any scoped borrow: a scope with one finalizer. */
+  "floor-scoped": async () => ({
+    run: effectRunner(Effect.scoped(Effect.addFinalizer(() => Effect.void))),
+    close: async () => {}
+  }),
+  /** The floor of any bracketed borrow. */
+  "floor-aur": async () => ({
+    run: effectRunner(Effect.acquireUseRelease(Effect.void, () => Effect.void, () => Effect.void)),
+    close: async () => {}
+  })
+}
+
+/** Make the lazy pools open all their items first, so every contender starts with `size` idle items. */
+const prime = async <T>(acquire: () => Promise<T>, release: (item: T) => unknown, size: number) => {
+  const items = await Promise.all(range(size).map(() => acquire()))
+  for (const item of items) await release(item)
+}
+
+const main = async () => {
+  const { contender, params } = args<OverheadParams>()
+  const make = contenders[contender]
+  if (make === undefined) return fail(`unknown contender ${contender}; known: ${Object.keys(contenders).join(", ")}`)
+  const c = await make(params.size ?? 10)
+  const runs: Array<OverheadResult["runs"][number]> = []
+  for (const callers of params.callers) {
+    await c.run(callers, performance.now() + params.warmup * 1000)
+    await profileStart()
+    const start = performance.now()
+    const ops = await c.run(callers, start + params.seconds * 1000)
+    const elapsedMs = performance.now() - start
+    await profileStop()
+    runs.push({ callers, ops, elapsedMs, perSecond: ops / (elapsedMs / 1000) })
+  }
+  await c.close()
+  emit({ runs } satisfies OverheadResult)
+}
+
+main().catch(fail)

@@ -1,0 +1,638 @@
+/**
+ * The benchmark suite (`npm run bench`): this pool against its peers.
+ *
+ *   npm run bench                                  # everything, 5 repetitions (about 10 minutes)
+ *   BENCH_ONLY=overhead,contention npm run bench   # a subset: overhead, contention, memory, e2e
+ *   BENCH_QUICK=1 npm run bench                    # a short smoke run (1 repetition, short windows)
+ *   BENCH_REPS=3 npm run bench                     # repetitions (default 5)
+ *
+ * Every contender runs in its own fresh Node process (`node
+ * scratchpad/bench/.build/scratchpad/bench/<bench>.js <contender> <params>`:
+ * the workers and src/ compiled by tsc first, see lib/build.ts; with
+ * BENCH_LOADER=tsx, `node --import tsx scratchpad/bench/<bench>.ts …`), in an order that rotates
+ * from one repetition to the next. Each table shows the median over the
+ * repetitions with min–max, and ratios are taken between two contenders of
+ * the same repetition (then the median of those ratios is shown).
+ *
+ * The end-to-end benchmark starts one throwaway MariaDB (`start()` from
+ * src/testing) and passes its URL to the workers; the server is stopped and
+ * its data directory deleted at the end.
+ *
+ * A full run (no BENCH_ONLY, no BENCH_QUICK) rewrites the generated parts of
+ * BENCHMARKS.md, keeping the hand-written notes between `<!-- notes:… -->`
+ * markers. Every run also leaves its raw results in scratchpad/bench/results/.
+ * No assertion here fails the run: targets are reported, never enforced.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Exit, Scope } from "effect"
+import * as MysqlPromise from "mysql2/promise"
+import { start } from "../../src/testing/index.js"
+import type { ContentionParams, ContentionResult } from "./contention.js"
+import type { E2eParams, E2eResult, E2eRun } from "./e2e.js"
+import {
+  fmtBytes,
+  fmtMs,
+  fmtNum,
+  fmtRate,
+  fmtRatio,
+  fmtSummary,
+  type Summary,
+  summarize,
+  table
+} from "./lib/stats.js"
+import { ensureBuild, loader, workerArgs } from "./lib/build.js"
+import { RESULT_PREFIX } from "./lib/worker.js"
+import type { MemoryParams, MemoryResult } from "./memory.js"
+import type { OverheadParams, OverheadResult } from "./overhead.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "../..")
+
+// ------------------------------------------------------------------ settings
+
+const ALL = ["overhead", "contention", "memory", "e2e"] as const
+type BenchName = (typeof ALL)[number]
+
+const quick = process.env["BENCH_QUICK"] === "1"
+const reps = Number(process.env["BENCH_REPS"] ?? (quick ? 1 : 5))
+const onlyRaw = process.env["BENCH_ONLY"]
+const only: ReadonlyArray<BenchName> = onlyRaw === undefined || onlyRaw.trim() === "" ?
+  ALL :
+  onlyRaw.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
+    if (!(ALL as ReadonlyArray<string>).includes(s)) {
+      console.error(`BENCH_ONLY: unknown benchmark "${s}"; known: ${ALL.join(", ")}`)
+      process.exit(2)
+    }
+    return s as BenchName
+  })
+if (!Number.isInteger(reps) || reps < 1) {
+  console.error("BENCH_REPS must be a whole number ≥ 1")
+  process.exit(2)
+}
+const fullRun = !quick && only.length === ALL.length
+
+const overheadParams: OverheadParams = quick ?
+  { callers: [1, 100], seconds: 0.3, warmup: 0.1 } :
+  { callers: [1, 100], seconds: 1, warmup: 0.3 }
+const contentionParams: ContentionParams = { callers: 1000, size: 10, holdMs: 1, limitMs: 30_000 }
+const memoryParams: MemoryParams = { waiters: 10_000 }
+const e2eCallers = [1, 16, 64]
+const e2eTiming = quick ? { seconds: 0.3, warmup: 0.1 } : { seconds: 1, warmup: 0.3 }
+
+// ------------------------------------------------------------------ contenders
+
+interface ContenderInfo {
+  readonly id: string
+  readonly label: string
+}
+
+const OVERHEAD: ReadonlyArray<ContenderInfo> = [
+  { id: "ours-acquire", label: "ours: Effect.scoped(pool.acquire)" },
+  { id: "ours-use", label: "ours: pool.use(() => Effect.void)" },
+  { id: "ours-facade", label: "ours: Promise facade (createGenericPool)" },
+  { id: "effect-pool", label: "effect Pool: Effect.scoped(pool.get)" },
+  { id: "generic-pool", label: "generic-pool" },
+  { id: "tarn", label: "tarn" },
+  { id: "hand", label: "hand-written pool (array + FIFO)" },
+  { id: "floor-scoped", label: "floor: Effect.scoped(addFinalizer)" },
+  { id: "floor-aur", label: "floor: Effect.acquireUseRelease" },
+  { id: "floor-effect-hand", label: "diagnostic: hand-written pool driven by fibers" }
+]
+const CONTENTION: ReadonlyArray<ContenderInfo> = [
+  { id: "ours-use", label: "ours: pool.use" },
+  { id: "ours-facade", label: "ours: Promise facade" },
+  { id: "effect-pool", label: "effect Pool" },
+  { id: "generic-pool", label: "generic-pool" },
+  { id: "tarn", label: "tarn" },
+  { id: "hand", label: "hand-written pool" },
+  { id: "floor-effect-hand", label: "diagnostic: hand-written pool driven by fibers (Effect.sleep)" }
+]
+const MEMORY: ReadonlyArray<ContenderInfo> = [
+  { id: "ours-use", label: "ours: Effect API (fiber in pool.use)" },
+  { id: "floor-deferred", label: "floor: fiber on Deferred.await" },
+  { id: "ours-facade", label: "ours: Promise facade" },
+  { id: "hand", label: "hand-written pool" },
+  { id: "generic-pool", label: "generic-pool" },
+  { id: "tarn", label: "tarn" },
+  { id: "effect-pool", label: "effect Pool" }
+]
+const E2E: ReadonlyArray<ContenderInfo> = [
+  { id: "ours-use", label: "ours: Pool.use" },
+  { id: "ours-scoped", label: "ours: Effect.scoped(Pool.acquire + query)" },
+  { id: "ours-sql", label: "ours: SqlClient sql`SELECT 1`" },
+  { id: "ours-facade", label: "ours: Promise facade (createPool)" },
+  { id: "mysql2-pool", label: "mysql2 pool.query" },
+  { id: "mysql2-getconn", label: "mysql2 getConnection + query + release" },
+  { id: "effect-sql-mysql2", label: "@effect/sql-mysql2 MysqlClient" },
+  { id: "effect-pool", label: "effect Pool of mysql2 connections" },
+  { id: "raw", label: "one raw mysql2 connection (no pool)" }
+]
+
+// ------------------------------------------------------------------ workers
+
+const runWorker = <R>(
+  bench: BenchName,
+  contender: string,
+  params: unknown,
+  options: { readonly nodeArgs?: ReadonlyArray<string>; readonly limitMs: number }
+): Promise<R | undefined> =>
+  new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), ...workerArgs(bench), contender, JSON.stringify(params)],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      stderr += `\n(killed after ${options.limitMs} ms)`
+      child.kill("SIGKILL")
+    }, options.limitMs)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX))
+      if (code === 0 && line !== undefined) {
+        resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as R)
+      } else {
+        console.error(`  ! ${bench}/${contender} failed (exit ${code}):\n${(stderr || stdout).trim().split("\n").slice(-15).join("\n")}`)
+        resolve(undefined)
+      }
+    })
+  })
+
+/** results[contender][rep] */
+type Results<R> = Record<string, Array<R | undefined>>
+
+const rotate = <A>(xs: ReadonlyArray<A>, k: number): Array<A> => xs.map((_, i) => xs[(i + k) % xs.length]!)
+
+const runBench = async <R>(
+  bench: BenchName,
+  contenders: ReadonlyArray<ContenderInfo>,
+  params: (contender: string) => unknown,
+  options: { readonly nodeArgs?: ReadonlyArray<string>; readonly limitMs: number },
+  describe: (result: R) => string
+): Promise<Results<R>> => {
+  const results: Results<R> = Object.fromEntries(contenders.map((c) => [c.id, new Array<R | undefined>(reps)]))
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of rotate(contenders, rep)) {
+      const result = await runWorker<R>(bench, c.id, params(c.id), options)
+      results[c.id]![rep] = result
+      console.log(`  rep ${rep + 1}/${reps}  ${c.id.padEnd(18)} ${result === undefined ? "FAILED" : describe(result)}`)
+    }
+  }
+  return results
+}
+
+// ------------------------------------------------------------------ summaries
+
+const values = <R>(results: Results<R>, id: string, f: (r: R) => number | undefined): Array<number> =>
+  (results[id] ?? []).flatMap((r) => {
+    const v = r === undefined ? undefined : f(r)
+    return v === undefined ? [] : [v]
+  })
+
+/** Per-repetition ratio a/b, summarised. */
+const ratio = <R>(results: Results<R>, a: string, b: string, f: (r: R) => number | undefined): Summary => {
+  const xs: Array<number> = []
+  for (let rep = 0; rep < reps; rep++) {
+    const ra = results[a]?.[rep]
+    const rb = results[b]?.[rep]
+    if (ra === undefined || rb === undefined) continue
+    const va = f(ra)
+    const vb = f(rb)
+    if (va === undefined || vb === undefined || vb === 0) continue
+    xs.push(va / vb)
+  }
+  return summarize(xs)
+}
+
+interface Target {
+  readonly bench: BenchName
+  readonly what: string
+  readonly want: string
+  readonly got: string
+  readonly met: boolean | undefined
+}
+
+const targets: Array<Target> = []
+const addTarget = (bench: BenchName, what: string, want: string, s: Summary, ok: (median: number) => boolean, got = fmtRatio(s)) =>
+  targets.push({ bench, what, want, got, met: s.n === 0 ? undefined : ok(s.median) })
+
+const sections: Partial<Record<BenchName, string>> = {}
+
+// ------------------------------------------------------------------ 1. overhead
+
+const overhead = async () => {
+  console.log(`\n## 1. Overhead: acquire + release cycles/s, fake resource, pool of 10 (${overheadParams.seconds} s per measurement)\n`)
+  const results = await runBench<OverheadResult>(
+    "overhead",
+    OVERHEAD,
+    () => overheadParams,
+    { limitMs: 120_000 },
+    (r) => r.runs.map((run) => `${fmtRate(run.perSecond)}/s @${run.callers}`).join("  ")
+  )
+  const rate = (callers: number) => (r: OverheadResult) => r.runs.find((run) => run.callers === callers)?.perSecond
+  const [c1, cN] = overheadParams.callers as [number, number]
+  const micros = (callers: number) => (r: OverheadResult) => {
+    const x = rate(callers)(r)
+    return x === undefined ? undefined : 1e6 / x
+  }
+  const fmtMicros = (x: number) => x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3)
+  const main = table(
+    ["contender", `${c1} caller: cycles/s`, `µs/cycle`, `${cN} callers: cycles/s`, `µs/cycle`],
+    OVERHEAD.map((c) => [
+      c.label,
+      fmtSummary(summarize(values(results, c.id, rate(c1))), fmtRate),
+      fmtMicros(summarize(values(results, c.id, micros(c1))).median),
+      fmtSummary(summarize(values(results, c.id, rate(cN))), fmtRate),
+      fmtMicros(summarize(values(results, c.id, micros(cN))).median)
+    ])
+  )
+  const pairs: ReadonlyArray<readonly [string, string, string, number | undefined]> = [
+    ["scoped acquire vs scoped floor", "ours-acquire", "floor-scoped", 0.8],
+    ["use vs acquireUseRelease floor", "ours-use", "floor-aur", 0.5],
+    ["use vs effect's Pool", "ours-use", "effect-pool", 5],
+    ["facade vs generic-pool", "ours-facade", "generic-pool", 3],
+    ["facade vs hand-written pool", "ours-facade", "hand", undefined],
+    ["facade vs tarn", "ours-facade", "tarn", undefined],
+    ["use vs hand-written pool driven by fibers", "ours-use", "floor-effect-hand", undefined]
+  ]
+  const ratios = table(
+    ["ratio (same repetition)", `${c1} caller`, `${cN} callers`, "target"],
+    pairs.map(([label, a, b, want]) => [
+      label,
+      fmtRatio(ratio(results, a, b, rate(c1))),
+      fmtRatio(ratio(results, a, b, rate(cN))),
+      want === undefined ? "" : `≥ ${want}×`
+    ])
+  )
+  for (const [label, a, b, want] of pairs) {
+    if (want === undefined) continue
+    for (const callers of [c1, cN]) {
+      addTarget("overhead", `${label}, ${callers} caller${callers === 1 ? "" : "s"}`, `≥ ${want}×`, ratio(results, a, b, rate(callers)), (m) => m >= want)
+    }
+  }
+  const text = `${main}\n\n${ratios}`
+  console.log(`\n${text}\n`)
+  sections.overhead = text
+  return results
+}
+
+// ------------------------------------------------------------------ 2. contention
+
+const contention = async () => {
+  const p = contentionParams
+  console.log(`\n## 2. Contention: ${p.callers} callers, pool of ${p.size}, each holding ${p.holdMs} ms\n`)
+  const results = await runBench<ContentionResult>(
+    "contention",
+    CONTENTION,
+    () => p,
+    { limitMs: (p.limitMs ?? 60_000) + 30_000 },
+    (r) => `total ${fmtMs(r.totalMs)} ms, wait p50 ${fmtMs(r.waitP50Ms)} p99 ${fmtMs(r.waitP99Ms)} ms, ${r.fifo ? "FIFO" : `not FIFO (${r.overtakers} overtook)`}`
+  )
+  const total = (r: ContentionResult) => Number.isFinite(r.totalMs) ? r.totalMs : undefined
+  const text = table(
+    ["contender", "total ms", "× ideal", "× hand", "wait p50 ms", "wait p99 ms", "strict FIFO", "callers that overtook (max)"],
+    CONTENTION.map((c) => {
+      const rs = (results[c.id] ?? []).filter((r): r is ContentionResult => r !== undefined)
+      return [
+        c.label,
+        fmtSummary(summarize(values(results, c.id, total)), fmtMs),
+        fmtSummary(summarize(values(results, c.id, (r) => total(r) === undefined ? undefined : r.totalMs / r.idealMs)), (x) => `${fmtNum(x)}×`),
+        fmtRatio(ratio(results, c.id, "hand", total)),
+        fmtSummary(summarize(values(results, c.id, (r) => r.waitP50Ms)), fmtMs),
+        fmtSummary(summarize(values(results, c.id, (r) => r.waitP99Ms)), fmtMs),
+        `${rs.filter((r) => r.fifo).length}/${rs.length} runs`,
+        rs.length === 0 ? "–" : String(Math.max(...rs.map((r) => r.overtakers)))
+      ]
+    })
+  )
+  const pairs: ReadonlyArray<readonly [string, string, string]> = [
+    ["pool.use vs hand-written pool", "ours-use", "hand"],
+    ["pool.use vs hand-written pool driven by fibers", "ours-use", "floor-effect-hand"],
+    ["facade vs hand-written pool", "ours-facade", "hand"],
+    ["effect's Pool vs hand-written pool driven by fibers", "effect-pool", "floor-effect-hand"]
+  ]
+  const ratios = table(
+    ["total time ratio (same repetition)", "ratio"],
+    pairs.map(([label, a, b]) => [label, fmtRatio(ratio(results, a, b, total))])
+  )
+  console.log(`\n${text}\n\n${ratios}\n`)
+  sections.contention = `Ideal: ${Math.ceil(p.callers / p.size)} × ${p.holdMs} ms = ${Math.ceil(p.callers / p.size) * p.holdMs} ms. Wait = from asking to getting. All callers ask at once, in index order.\n\n${text}\n\n${ratios}`
+  for (const id of ["ours-use", "ours-facade"]) {
+    const rs = (results[id] ?? []).filter((r): r is ContentionResult => r !== undefined)
+    const fifo = rs.length > 0 && rs.every((r) => r.fifo)
+    const s = ratio(results, id, "hand", total)
+    targets.push({
+      bench: "contention",
+      what: `${id === "ours-use" ? "pool.use" : "Promise facade"}: total vs hand-written pool, strict FIFO`,
+      want: "≤ 1.1×, FIFO in every run",
+      got: `${fmtRatio(s)}, FIFO ${rs.filter((r) => r.fifo).length}/${rs.length}`,
+      met: s.n === 0 ? undefined : s.median <= 1.1 && fifo
+    })
+  }
+  return results
+}
+
+// ------------------------------------------------------------------ 3. memory
+
+const memory = async () => {
+  console.log(`\n## 3. Memory: heap bytes per blocked waiter, ${memoryParams.waiters} waiters on an exhausted pool of 1\n`)
+  const results = await runBench<MemoryResult>(
+    "memory",
+    MEMORY,
+    () => memoryParams,
+    { nodeArgs: ["--expose-gc"], limitMs: 120_000 },
+    (r) => `${fmtBytes(r.bytesPerWaiter)} per waiter${r.reportedWaiting >= 0 ? ` (pool reports ${r.reportedWaiting} waiting)` : ""}`
+  )
+  const bytes = (r: MemoryResult) => r.bytesPerWaiter
+  const text = table(
+    ["contender", "bytes per waiter", "× bare fiber", "× hand", "× generic-pool"],
+    MEMORY.map((c) => [
+      c.label,
+      fmtSummary(summarize(values(results, c.id, bytes)), fmtBytes),
+      fmtRatio(ratio(results, c.id, "floor-deferred", bytes)),
+      fmtRatio(ratio(results, c.id, "hand", bytes)),
+      fmtRatio(ratio(results, c.id, "generic-pool", bytes))
+    ])
+  )
+  console.log(`\n${text}\n`)
+  sections.memory = text
+  addTarget("memory", "Effect API vs bare fiber on a Deferred", "≤ 1.5×", ratio(results, "ours-use", "floor-deferred", bytes), (m) => m <= 1.5)
+  addTarget("memory", "Promise facade vs hand-written pool", "≤ 1.2×", ratio(results, "ours-facade", "hand", bytes), (m) => m <= 1.2)
+  addTarget("memory", "Promise facade vs generic-pool", "< 1.0×", ratio(results, "ours-facade", "generic-pool", bytes), (m) => m < 1)
+  return results
+}
+
+// ------------------------------------------------------------------ 4. e2e
+
+const e2e = async (url: string) => {
+  console.log(`\n## 4. End to end: SELECT 1 against a throwaway MariaDB, pool of 10 (${e2eTiming.seconds} s per measurement)\n`)
+  const results = await runBench<E2eResult>(
+    "e2e",
+    E2E,
+    (id) => ({ url, callers: id === "raw" ? [1] : e2eCallers, ...e2eTiming } satisfies E2eParams),
+    { limitMs: 180_000 },
+    (r) => r.runs.map((run) => `${fmtRate(run.perSecond)}/s p99 ${fmtMs(run.p99Ms)} ms @${run.callers}`).join("  ")
+  )
+  const at = (callers: number, f: (run: E2eRun) => number) => (r: E2eResult) => {
+    const run = r.runs.find((x) => x.callers === callers)
+    return run === undefined ? undefined : f(run)
+  }
+  const parts: Array<string> = []
+  for (const callers of e2eCallers) {
+    const rows = E2E.filter((c) => values(results, c.id, at(callers, (run) => run.perSecond)).length > 0).map((c) => {
+      const runs = (results[c.id] ?? []).flatMap((r) => r?.runs.filter((x) => x.callers === callers) ?? [])
+      return [
+        c.label,
+        fmtSummary(summarize(values(results, c.id, at(callers, (run) => run.perSecond))), fmtRate),
+        fmtRatio(ratio(results, c.id, "mysql2-pool", at(callers, (run) => run.perSecond))),
+        fmtSummary(summarize(values(results, c.id, at(callers, (run) => run.p50Ms))), fmtMs),
+        fmtSummary(summarize(values(results, c.id, at(callers, (run) => run.p99Ms))), fmtMs),
+        fmtRatio(ratio(results, c.id, "mysql2-pool", at(callers, (run) => run.p99Ms))),
+        runs.length === 0 ?
+          "–" :
+          `${fmtNum(Math.min(...runs.map((x) => x.perCaller.min)), 0)} / ${
+            fmtNum(summarize(runs.map((x) => x.perCaller.median)).median, 0)
+          } / ${fmtNum(Math.max(...runs.map((x) => x.perCaller.max)), 0)}`,
+        `${runs.filter((x) => x.fair).length}/${runs.length}`
+      ]
+    })
+    parts.push(
+      `**${callers} caller${callers === 1 ? "" : "s"}**\n\n${
+        table(
+          ["contender", "statements/s", "× mysql2 pool.query", "p50 ms", "p99 ms", "p99 × mysql2", "per caller min / median / max", "all within 10 %"],
+          rows
+        )
+      }`
+    )
+  }
+  const pairs: ReadonlyArray<readonly [string, string, string]> = [
+    ["Pool.use vs mysql2 pool.query", "ours-use", "mysql2-pool"],
+    ["facade vs mysql2 pool.query", "ours-facade", "mysql2-pool"],
+    ["scoped acquire + query vs effect's Pool", "ours-scoped", "effect-pool"],
+    ["SqlClient vs @effect/sql-mysql2 MysqlClient", "ours-sql", "effect-sql-mysql2"],
+    ["Pool.use vs raw connection (no pool)", "ours-use", "raw"]
+  ]
+  parts.push(table(
+    ["throughput ratio (same repetition)", ...e2eCallers.map((n) => `${n} caller${n === 1 ? "" : "s"}`)],
+    pairs.map(([label, a, b]) => [label, ...e2eCallers.map((n) => fmtRatio(ratio(results, a, b, at(n, (run) => run.perSecond)))) ])
+  ))
+  const text = parts.join("\n\n")
+  console.log(`\n${text}\n`)
+  sections.e2e = `"per caller": statements each caller completed in the measured window (min over repetitions / median / max over repetitions); "all within 10 %": repetitions in which every caller was within 10 % of the median caller.\n\n${text}`
+
+  for (const callers of [16, 64]) {
+    addTarget("e2e", `Pool.use vs mysql2 pool.query, ${callers} callers: throughput`, "≥ 1.0×", ratio(results, "ours-use", "mysql2-pool", at(callers, (run) => run.perSecond)), (m) => m >= 1)
+    addTarget("e2e", `Pool.use vs mysql2 pool.query, ${callers} callers: p99 latency`, "≤ 1.0×", ratio(results, "ours-use", "mysql2-pool", at(callers, (run) => run.p99Ms)), (m) => m <= 1)
+  }
+  for (const callers of e2eCallers) {
+    addTarget("e2e", `scoped acquire + query vs effect's Pool, ${callers} caller${callers === 1 ? "" : "s"}`, "≥ 1.5×", ratio(results, "ours-scoped", "effect-pool", at(callers, (run) => run.perSecond)), (m) => m >= 1.5)
+  }
+  for (const callers of e2eCallers) {
+    addTarget("e2e", `SqlClient vs MysqlClient, ${callers} caller${callers === 1 ? "" : "s"}`, "≥ 1.2×", ratio(results, "ours-sql", "effect-sql-mysql2", at(callers, (run) => run.perSecond)), (m) => m >= 1.2)
+  }
+  for (const id of ["ours-use", "ours-scoped", "ours-sql", "ours-facade"]) {
+    for (const callers of [16, 64]) {
+      const runs = (results[id] ?? []).flatMap((r) => r?.runs.filter((x) => x.callers === callers) ?? [])
+      const fair = runs.filter((x) => x.fair).length
+      const spread = runs.map((x) => Math.max(x.perCaller.median - x.perCaller.min, x.perCaller.max - x.perCaller.median) / x.perCaller.median)
+      targets.push({
+        bench: "e2e",
+        what: `every caller within 10 % of the median: ${E2E.find((c) => c.id === id)!.label}, ${callers} callers`,
+        want: "all runs",
+        got: `${fair}/${runs.length} runs (worst ±${fmtNum(100 * Math.max(0, ...spread), 1)} %)`,
+        met: runs.length === 0 ? undefined : fair === runs.length
+      })
+    }
+  }
+  return results
+}
+
+// ------------------------------------------------------------------ report
+
+const readVersion = (pkg: string): string => {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(root, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version
+  } catch {
+    return "?"
+  }
+}
+
+const cpuModel = (): string => {
+  try {
+    const line = fs.readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"))
+    return line?.split(":")[1]?.trim() ?? os.cpus()[0]?.model ?? "?"
+  } catch {
+    return os.cpus()[0]?.model ?? "?"
+  }
+}
+
+const git = (...args: Array<string>): string => {
+  try {
+    return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+  } catch {
+    return "?"
+  }
+}
+
+const mariadbdVersion = (): string => {
+  try {
+    return execFileSync("mariadbd", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+  } catch {
+    return "?"
+  }
+}
+
+const fmtTargets = (): string =>
+  table(
+    ["benchmark", "target", "wanted", "measured (median, min–max)", "met"],
+    targets.map((t) => [t.bench, t.what, t.want, t.got, t.met === undefined ? "n/a" : t.met ? "yes" : "**NO**"]),
+    "lllll"
+  )
+
+const TITLES: Record<BenchName, string> = {
+  overhead: "1. Overhead: acquire + release on a fake resource",
+  contention: "2. Contention: 1,000 callers on a pool of 10",
+  memory: "3. Memory per blocked waiter",
+  e2e: "4. End to end: SELECT 1 against MariaDB"
+}
+
+/** Hand-written notes already in BENCHMARKS.md, by key, carried over into the regenerated file. */
+const existingNotes = (file: string): Record<string, string> => {
+  const notes: Record<string, string> = {}
+  if (!fs.existsSync(file)) return notes
+  const text = fs.readFileSync(file, "utf8")
+  const re = /<!-- notes:([a-z0-9-]+) -->\n([\s\S]*?)<!-- \/notes:\1 -->/g
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) notes[m[1]!] = m[2]!
+  return notes
+}
+
+const notesBlock = (notes: Record<string, string>, key: string): string =>
+  `<!-- notes:${key} -->\n${notes[key] ?? "_(no notes yet)_\n"}<!-- /notes:${key} -->`
+
+const report = (meta: Record<string, string>, notes: Record<string, string>): string => {
+  const lines: Array<string> = [
+    "# Benchmarks",
+    "",
+    "This pool against its peers, measured by `npm run bench` (scratchpad/bench/run.ts). Everything below the",
+    "notes blocks is generated from the results of one full run; the notes are written by hand from those results.",
+    "",
+    "Reproduce: `npm run bench` (about 10 minutes; `BENCH_ONLY=overhead,contention,memory,e2e` for a subset,",
+    "`BENCH_QUICK=1` for a smoke run, `BENCH_REPS=n` for the number of repetitions).",
+    "",
+    "## Setup",
+    "",
+    ...Object.entries(meta).map(([k, v]) => `- **${k}**: ${v}`),
+    "",
+    "Method: every contender runs in its own fresh Node process (`node scratchpad/bench/.build/scratchpad/bench/<bench>.js",
+    "<contender> <params>`: src/ and the workers compiled by tsc first), in an order that rotates from one repetition",
+    "to the next. Tables show the median over the repetitions with (min–max). A ratio is taken between two contenders",
+    "of the same repetition, and the median (min–max) of those per-repetition ratios is shown. Nothing here is",
+    "asserted by the test suite.",
+    "",
+    notesBlock(notes, "setup"),
+    "",
+    "## Targets",
+    "",
+    fmtTargets(),
+    "",
+    notesBlock(notes, "targets"),
+    ""
+  ]
+  for (const bench of ALL) {
+    lines.push(`## ${TITLES[bench]}`, "", sections[bench] ?? "_(not run)_", "", notesBlock(notes, bench), "")
+  }
+  return lines.join("\n")
+}
+
+// ------------------------------------------------------------------ main
+
+const main = async () => {
+  const began = new Date()
+  const t0 = performance.now()
+  const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(" ")
+  console.log(
+    `Benchmarks: ${only.join(", ")}; ${reps} repetition${reps === 1 ? "" : "s"}${quick ? " (quick)" : ""}; ` +
+      `node ${process.version}, ${os.availableParallelism()} CPUs (${cpuModel()}), load ${loadBefore}`
+  )
+  if (loader === "tsc") {
+    console.log("Compiling src/ and the workers with tsc (scratchpad/bench/.build) …")
+    ensureBuild()
+  }
+  const raw: Record<string, unknown> = {}
+  let mariadb = "not run"
+  if (only.includes("overhead")) raw["overhead"] = await overhead()
+  if (only.includes("contention")) raw["contention"] = await contention()
+  if (only.includes("memory")) raw["memory"] = await memory()
+  if (only.includes("e2e")) {
+    const scope = Effect.runSync(Scope.make())
+    try {
+      console.log("\nStarting a throwaway MariaDB …")
+      const server = await Effect.runPromise(Scope.extend(start(), scope))
+      const conn = await MysqlPromise.createConnection(server.url)
+      const [rows] = await conn.query("SELECT VERSION() AS v")
+      mariadb = String((rows as Array<{ v: string }>)[0]?.v ?? "?")
+      await conn.end()
+      console.log(`MariaDB ${mariadb} on port ${server.port} (${server.dataDir})`)
+      raw["e2e"] = await e2e(server.url)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      console.log("Throwaway MariaDB stopped.")
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000
+  const loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(" ")
+  const dirty = git("status", "--porcelain", "--", "src")
+  const meta: Record<string, string> = {
+    date: began.toISOString(),
+    machine: `${os.availableParallelism()} CPUs (nproc), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, CPU model "${cpuModel()}", ${os.platform()} ${os.release()}`,
+    "load average (1/5/15 min)": `${loadBefore} before, ${loadAfter} after (other work on the machine shows up here)`,
+    versions: [
+      `node ${process.version}`,
+      `effect ${readVersion("effect")}`,
+      `mysql2 ${readVersion("mysql2")}`,
+      `@effect/sql-mysql2 ${readVersion("@effect/sql-mysql2")}`,
+      `generic-pool ${readVersion("generic-pool")}`,
+      `tarn ${readVersion("tarn")}`,
+      `tsx ${readVersion("tsx")}`,
+      `MariaDB ${mariadb}${mariadb === "not run" ? ` (${mariadbdVersion()})` : ""}`
+    ].join(", "),
+    source: `commit ${git("rev-parse", "--short", "HEAD")}${dirty === "" || dirty === "?" ? "" : ` with uncommitted changes in src/ (${dirty.split("\n").map((l) => l.trim()).join("; ")})`}`,
+    workers: loader === "tsc" ?
+      "src/ and the workers compiled by tsc (ES2022, NodeNext), run with plain node" :
+      "run through tsx (BENCH_LOADER=tsx)",
+    command: `${loader === "tsx" ? "BENCH_LOADER=tsx " : ""}${quick ? "BENCH_QUICK=1 " : ""}${onlyRaw ? `BENCH_ONLY=${onlyRaw} ` : ""}${process.env["BENCH_REPS"] ? `BENCH_REPS=${reps} ` : ""}npm run bench`,
+    repetitions: String(reps),
+    "wall time": `${seconds.toFixed(0)} s`
+  }
+
+  console.log("\n## Targets\n")
+  console.log(fmtTargets())
+
+  const resultsDir = path.join(here, "results")
+  fs.mkdirSync(resultsDir, { recursive: true })
+  const stamp = began.toISOString().replace(/[:.]/g, "-")
+  const kind = fullRun ? "full" : quick ? "quick" : "partial"
+  fs.writeFileSync(path.join(resultsDir, `${stamp}-${kind}.json`), JSON.stringify({ meta, targets, raw }, null, 2))
+  const benchmarksFile = path.join(root, "BENCHMARKS.md")
+  const md = report(meta, existingNotes(benchmarksFile))
+  fs.writeFileSync(path.join(resultsDir, `${stamp}-${kind}.md`), md)
+  if (fullRun || process.env["BENCH_WRITE"] === "1") {
+    fs.writeFileSync(benchmarksFile, md)
+    console.log(`\nWrote BENCHMARKS.md and scratchpad/bench/results/${stamp}-${kind}.{json,md} in ${seconds.toFixed(0)} s.`)
+  } else {
+    console.log(`\nWrote scratchpad/bench/results/${stamp}-${kind}.{json,md} in ${seconds.toFixed(0)} s (BENCHMARKS.md is rewritten by full runs only).`)
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
