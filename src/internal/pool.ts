@@ -270,19 +270,18 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** Queue up; the connection handed over (or the error) arrives through the waiter. */
   private waitTurn(attempt: Attempt<A>, deadline: number): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
     return Effect.async<Entry<A>, E | PoolTimeoutError | PoolClosedError>((resume) => {
-      // The claim runs in the waiter's own fiber: until it does, `settle`
-      // finds the connection on the waiter and gives it back.
-      const claim = Effect.sync(() => {
-        const entry = waiter.entry!
-        waiter.entry = undefined
-        attempt.waiter = undefined
-        attempt.held = entry
-        attempt.fromIdle = false
-        return entry
-      })
       const waiter: Waiter<A> = {
-        handOff: () => resume(claim),
-        fail: (cause) => resume(Effect.failCause(cause as Cause.Cause<E | PoolTimeoutError | PoolClosedError>)),
+        // The attempt owns the connection from the moment it is handed over:
+        // if the fiber dies before it resumes, `settle` gives it back.
+        handOff: () => {
+          const entry = waiter.entry!
+          waiter.entry = undefined
+          attempt.waiter = undefined
+          attempt.held = entry
+          attempt.fromIdle = false
+          resume(Exit.succeed(entry))
+        },
+        fail: (cause) => resume(Exit.failCause(cause as Cause.Cause<E | PoolTimeoutError | PoolClosedError>)),
         deadline,
         entry: undefined,
         prev: undefined,
