@@ -158,6 +158,9 @@ class FakeConnection implements MySqlConnection, sqlClient.StatementRunner {
   run(_method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> = []) {
     return this.handler(sql, params)
   }
+  runControl(sql: string) {
+    return this.handler(sql, [])
+  }
   stream(sql: string, params: ReadonlyArray<unknown>) {
     return Stream.flatMap(
       Stream.fromEffect(this.handler(sql, params)),

@@ -43,6 +43,8 @@ export class PooledMySqlConnection implements MySqlConnection {
   constructor(
     private readonly conn: Mysql.Connection,
     private readonly echo: boolean,
+    /** Upper bound on statements the caller cannot interrupt (see `runControl`). */
+    private readonly controlTimeout: number,
     /** Tells the pool at once when the server or the network drops this connection. */
     onDropped: (conn: PooledMySqlConnection) => void
   ) {
@@ -81,6 +83,29 @@ export class PooledMySqlConnection implements MySqlConnection {
     const statement = Effect.async<unknown, SqlError>((resume) => {
       this.send(method, sql, params, rowsAsArray, (error, result) =>
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
+      return this.abandon
+    })
+    return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
+  }
+
+  /**
+   * Run a statement that runs where the caller cannot interrupt it: the
+   * pool's own ROLLBACK and reset on return, and `@effect/sql`'s BEGIN,
+   * COMMIT and ROLLBACK (it runs those uninterruptibly). A server or network
+   * that stops answering would hold the caller, and a shutdown, forever; past
+   * `controlTimeout` (the pool's `validationTimeout`) the connection is
+   * destroyed instead, which fails the statement with a `SqlError`.
+   */
+  runControl(sql: string): Effect.Effect<unknown, SqlError> {
+    const statement = Effect.async<unknown, SqlError>((resume) => {
+      const guard = setTimeout(() => {
+        if (this.broken === undefined) this.broken = `no answer to ${sql} within ${this.controlTimeout} ms`
+        this.socket().destroy()
+      }, this.controlTimeout)
+      this.send("query", sql, undefined, false, (error, result) => {
+        clearTimeout(guard)
+        resume(error === undefined ? Effect.succeed(result) : Effect.fail(error))
+      })
       return this.abandon
     })
     return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
@@ -225,14 +250,19 @@ export class PooledMySqlConnection implements MySqlConnection {
   rollback: Effect.Effect<void, SqlError> = Effect.suspend(() => {
     const restoreAutocommit = !this.autocommit || this.rawUsed
     this.rawUsed = false
-    const rollback = this.run("query", "ROLLBACK", undefined)
-    return Effect.asVoid(restoreAutocommit ? Effect.zipRight(rollback, this.run("query", "SET autocommit = 1", undefined)) : rollback)
+    const rollback = this.runControl("ROLLBACK")
+    return Effect.asVoid(restoreAutocommit ? Effect.zipRight(rollback, this.runControl("SET autocommit = 1")) : rollback)
   })
 
   /** COM_RESET_CONNECTION: rolls back, drops temporary tables, session variables and prepared statements. */
   reset: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
     this.running++
+    const guard = setTimeout(() => {
+      if (this.broken === undefined) this.broken = `no answer to COM_RESET_CONNECTION within ${this.controlTimeout} ms`
+      this.socket().destroy()
+    }, this.controlTimeout)
     this.conn.reset((error: Error | null) => {
+      clearTimeout(guard)
       this.running--
       if (error) {
         if (this.broken === undefined) this.broken = `reset failed: ${error.message}`
@@ -291,6 +321,8 @@ export interface MySqlConnectOptions {
   readonly connection: Mysql.ConnectionOptions
   readonly echo: boolean
   readonly resetOnRelease: boolean
+  /** Upper bound on statements callers cannot interrupt (transaction control); the pool's `validationTimeout`. */
+  readonly controlTimeout: number
 }
 
 /**
@@ -319,7 +351,7 @@ export const makeManager = (
           })
         ))
       } else {
-        resume(Effect.succeed(new PooledMySqlConnection(conn, options.echo, onDropped)))
+        resume(Effect.succeed(new PooledMySqlConnection(conn, options.echo, options.controlTimeout, onDropped)))
       }
     })
     // mysql2 also emits errors as events; without a listener they would crash the process.

@@ -154,7 +154,12 @@ export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedCo
     ]
     return {
       pool,
-      connect: { connection, echo: config.echo ?? false, resetOnRelease: config.resetOnRelease ?? false },
+      connect: {
+        connection,
+        echo: config.echo ?? false,
+        resetOnRelease: config.resetOnRelease ?? false,
+        controlTimeout: pool.validationTimeout
+      },
       client: {
         host,
         port,

@@ -170,7 +170,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
     this.shutdown()
-    return Deferred.await(this.drained).pipe(
+    // Interruptible on purpose: `close` also runs as the scope's finalizer,
+    // where the timeout could not otherwise cut the wait short.
+    return Effect.interruptible(Deferred.await(this.drained)).pipe(
       Effect.timeout(this.options.closeTimeout),
       Effect.catchTag("TimeoutException", () =>
         Effect.logWarning(
@@ -579,6 +581,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   private startCreate(): void {
     this.pending++
     const generation = this.generation
+    const failuresBefore = this.failures
     const job: CreateJob = { fiber: undefined }
     this.creating.add(job)
     job.fiber = this.run(
@@ -591,14 +594,18 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
         Effect.onExit((exit) =>
           Effect.suspend(() => {
             this.creating.delete(job)
-            return this.created(exit, generation)
+            return this.created(exit, generation, failuresBefore)
           })
         )
       )
     )
   }
 
-  private created(exit: Exit.Exit<A, E | PoolTimeoutError>, generation: number): Effect.Effect<void> {
+  private created(
+    exit: Exit.Exit<A, E | PoolTimeoutError>,
+    generation: number,
+    failuresBefore: number
+  ): Effect.Effect<void> {
     this.pending--
     const now = this.now()
     let log: Effect.Effect<void> = Effect.void
@@ -619,7 +626,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       this.entries.set(entry.conn, entry)
       this.deliver(entry)
     } else if (!Cause.isInterruptedOnly(exit.cause)) {
-      this.failures++
+      // Opens started together fail together: a burst counts as one step of
+      // the backoff, not as many steps as it had opens.
+      this.failures = Math.max(this.failures, failuresBefore + 1)
       this.lastError = exit.cause
       const backoff = Math.min(BACKOFF_MAX_MILLIS, BACKOFF_BASE_MILLIS * 2 ** (this.failures - 1))
       // Whole milliseconds: a timer for a fraction may fire a hair early and find the backoff not over.

@@ -25,7 +25,12 @@ export interface StatementRunner {
     rowsAsArray?: boolean
   ): Effect.Effect<unknown, SqlError>
   stream(sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, SqlError>
+  /** A statement the caller cannot interrupt, bounded by the connection itself. */
+  runControl(sql: string): Effect.Effect<unknown, SqlError>
 }
+
+/** What `@effect/sql` runs uninterruptibly around a transaction. */
+const transactionControl = /^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b/i
 
 export interface SqlClientOptions {
   readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
@@ -71,7 +76,12 @@ class PooledSqlConnection<A extends StatementRunner> implements Connection {
       // A transaction whose connection was destroyed (interrupted statement,
       // fatal error) was rolled back by the server when the connection went;
       // `@effect/sql` would turn the failing ROLLBACK into a defect.
-      sql === "ROLLBACK" && !conn.reusable ? Effect.succeed([]) : Effect.map(conn.run("query", sql, params), asRows)
+      sql === "ROLLBACK" && !conn.reusable ?
+        Effect.succeed([]) :
+        Effect.map(
+          params.length === 0 && transactionControl.test(sql) ? conn.runControl(sql) : conn.run("query", sql, params),
+          asRows
+        )
     )
     return transform === undefined ? rows : Effect.map(rows, transform)
   }

@@ -246,11 +246,12 @@ const osUser = ((): string => {
   }
 })()
 
-const runInstallDb = (installDb: string, dataDir: string): Effect.Effect<void, MariaDbServerError> =>
+const runInstallDb = (installDb: string, dataDir: string, tmpDir: string): Effect.Effect<void, MariaDbServerError> =>
   Effect.async<void, MariaDbServerError>((resume) => {
     const args = [
       "--no-defaults",
       `--datadir=${dataDir}`,
+      `--tmpdir=${tmpDir}`,
       "--auth-root-authentication-method=normal",
       "--skip-test-db",
       `--user=${osUser}`,
@@ -386,6 +387,22 @@ export const start = (
           Effect.catchAllDefect(() => Effect.void)
         )
     )
+    // mariadbd deletes the `#sql*` files in its tmpdir when it starts: with the
+    // shared /tmp, one server starting would delete the temporary tables of
+    // another one being bootstrapped. Each server gets its own.
+    const tmpDir = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          fs.mkdirSync(`${dataDir}-tmp`)
+          return `${dataDir}-tmp`
+        },
+        catch: (e) => fail(`Cannot start a throwaway MariaDB: cannot create a temporary directory (${errorText(e)}).`, e)
+      }),
+      (dir) =>
+        Effect.promise(() => fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 3 })).pipe(
+          Effect.catchAllDefect(() => Effect.void)
+        )
+    )
     const socketPath = path.join(dataDir, "mariadbd.sock")
     const logPath = path.join(dataDir, "error.log")
     const pidFile = path.join(dataDir, "mariadbd.pid")
@@ -414,7 +431,7 @@ export const start = (
       (watchdog) => Effect.sync(() => watchdog?.kill("SIGKILL"))
     )
 
-    yield* runInstallDb(bins.installDb, dataDir)
+    yield* runInstallDb(bins.installDb, dataDir, tmpDir)
 
     // --- the server process ----------------------------------------------
     const lock = yield* Effect.makeSemaphore(1)
@@ -423,6 +440,7 @@ export const start = (
       "--no-defaults",
       `--user=${osUser}`,
       `--datadir=${dataDir}`,
+      `--tmpdir=${tmpDir}`,
       `--socket=${socketPath}`,
       `--port=${port}`,
       "--bind-address=127.0.0.1",

@@ -5,8 +5,9 @@
  * in the background, validation on borrow finds them when someone asks, and
  * either way they are replaced once the network heals.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import { Pool } from "../../src/index.js"
 import type { MySqlConnection } from "../../src/index.js"
 import { MariaDb } from "../../src/testing/index.js"
@@ -24,7 +25,8 @@ import {
   tally,
   timedUse,
   viaProxy,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 import { pollUntil } from "../support/poll.js"
 
@@ -35,9 +37,15 @@ const MARGIN = 700
 /** Backoff cap (5 s) + a connect: the longest the pool may take to try again once the network heals. */
 const RECOVERY_BOUND = 5_000 + 500
 
-const selectOne = (conn: MySqlConnection) => conn.query("SELECT 1 AS one")
+/**
+ * A statement on a black-holed connection never returns, so every statement
+ * carries a caller-side timeout: a dead connection handed out shows up as a
+ * `TimeoutException` after the function ran, instead of hanging the test.
+ */
+const STATEMENT_TIMEOUT = 3_000
+const selectOne = (conn: MySqlConnection) => conn.query("SELECT 1 AS one").pipe(Effect.timeout(STATEMENT_TIMEOUT))
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: network black hole while connections sit idle",
   (it) => {
     it.scoped("keepalive detects the dead idle connections; they are replaced when the network heals", () =>
@@ -135,6 +143,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
       Effect.gen(function*() {
         const VALIDATION_TIMEOUT = 300
         const ACQUIRE_TIMEOUT = 1_500
+        const IDLE_IN_HOLE = 300
         const SIZE = 2
         const server = yield* MariaDb
         const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
@@ -155,6 +164,9 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
 
         yield* proxy.blackhole()
         const holedAt = now()
+        // The connections sit idle in the black hole for a while (no workload,
+        // nothing the pool could notice), then three callers ask.
+        yield* Effect.sleep(IDLE_IN_HOLE)
         // Three callers ask while the network is a black hole.
         const during = yield* pool.provide(Effect.forEach(Array.from({ length: 3 }), () => timedUse(selectOne), {
           concurrency: "unbounded"
@@ -185,7 +197,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
           scenario: "Black hole while idle, found by validation on borrow",
           file: "test/faults/blackhole.test.ts",
           injected:
-            `proxy black hole under ${SIZE} idle connections, 3 callers borrow (validateAfterIdle 0, validationTimeout ${VALIDATION_TIMEOUT} ms, acquireTimeout ${ACQUIRE_TIMEOUT} ms), then heal`,
+            `proxy black hole under ${SIZE} idle connections, idle ${IDLE_IN_HOLE} ms in it, then 3 callers borrow (validateAfterIdle 0, validationTimeout ${VALIDATION_TIMEOUT} ms, acquireTimeout ${ACQUIRE_TIMEOUT} ms), then heal`,
           statements: calls.length,
           succeeded: counts["ok"] ?? 0,
           failed: failuresOf(counts),
@@ -213,6 +225,59 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         expect([...afterHeal, ...settled].filter((c) => before.has(c.conn!))).toEqual([])
         expect(leaks.stats).toMatchObject({ inUse: 0, waiting: 0 })
         expect(leaks.leaked).toBe(0)
+      }), { timeout: 60_000 })
+
+    // `sql.withTransaction` comes from @effect/sql, which runs the connection
+    // acquire, BEGIN, COMMIT and ROLLBACK uninterruptibly (only the body is
+    // interruptible), so the caller's own `Effect.timeout` cannot cut them
+    // short. The MySQL layer bounds those statements itself: past
+    // `validationTimeout` it destroys a silent connection, which fails the
+    // statement with SqlError and lets the caller's timeout through.
+    it.scoped("a transaction whose BEGIN goes into a black hole still honours the caller's timeout", () =>
+      Effect.gen(function*() {
+        const CALLER_TIMEOUT = 1_000
+        const server = yield* MariaDb
+        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
+        const pool = yield* openPool({
+          ...viaProxy(server, proxy),
+          minSize: 1,
+          maxSize: 1,
+          // Nothing checks the idle connection: it looks fine when the transaction takes it.
+          validateAfterIdle: "1 minute",
+          // The bound on statements a caller cannot interrupt (BEGIN, COMMIT, ROLLBACK).
+          validationTimeout: 500,
+          closeTimeout: 1_000
+        })
+        const sql = yield* pool.provide(SqlClient.SqlClient)
+        yield* sql`SELECT 1`
+        yield* proxy.blackhole()
+        const start = now()
+        const tx = yield* Effect.fork(Effect.timeout(sql.withTransaction(sql`SELECT 1`), CALLER_TIMEOUT))
+        // Bounded wait for the caller to come back (it should, after CALLER_TIMEOUT).
+        yield* pollUntil(Effect.sync(() => tx.unsafePoll() !== null), "the caller returned", CALLER_TIMEOUT + 2_000).pipe(
+          Effect.ignore
+        )
+        const returnedMs = tx.unsafePoll() === null ? null : now() - start
+        // Release the stuck transaction either way: RST the silent connection.
+        yield* proxy.resetAll()
+        yield* proxy.heal()
+        const exit = yield* Fiber.await(tx)
+        const releasedMs = now() - start
+        yield* pool.close
+        yield* writeFigures("3c-transaction-in-black-hole", {
+          scenario: "Transaction whose BEGIN goes into a black hole",
+          file: "test/faults/blackhole.test.ts",
+          injected: `proxy black hole, then Effect.timeout(sql.withTransaction(SELECT 1), ${CALLER_TIMEOUT} ms) on the idle connection`,
+          statements: 1,
+          succeeded: Exit.isSuccess(exit) ? 1 : 0,
+          failed: Exit.isSuccess(exit) ? {} : { [String((Exit.isFailure(exit) && exit.cause._tag === "Fail" ? (exit.cause.error as { _tag?: string })._tag : exit.cause._tag))]: 1 },
+          recoveryMs: null,
+          leaked: 0,
+          bounds: { callerReturnsWithinMs: CALLER_TIMEOUT + 500 },
+          measured: { callerReturnedAfterMs: returnedMs === null ? "not within 3 s" : round(returnedMs), releasedByResetAfterMs: round(releasedMs) }
+        })
+        expect(returnedMs).not.toBeNull()
+        expect(returnedMs!).toBeLessThanOrEqual(CALLER_TIMEOUT + 500)
       }), { timeout: 60_000 })
   }
 )

@@ -24,7 +24,8 @@ import {
   tally,
   timedUse,
   viaProxy,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 import { pollUntil } from "../support/poll.js"
 
@@ -49,7 +50,7 @@ const buildFails = (config: Parameters<typeof openPool>[0]) =>
     return { error: result.left, ms }
   })
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: wrong password, unknown database",
   (it) => {
     it.scoped("a clear SqlError on the layer build, at once, with no retry storm and no hang", () =>

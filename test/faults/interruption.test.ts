@@ -20,7 +20,8 @@ import {
   quietLogs,
   round,
   tally,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 
 const logs = quietLogs()
@@ -56,7 +57,7 @@ const serverCounters = (server: { admin: (sql: string) => Effect.Effect<unknown,
     }
   )
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: interruption storm",
   (it) => {
     it.scoped("10,000 borrows with random timeouts and interrupts leave exact books and 5 working connections", () =>

@@ -28,7 +28,8 @@ import {
   timedUse,
   viaProxy,
   workload,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 import { pollUntil } from "../support/poll.js"
 
@@ -48,7 +49,7 @@ const MAX_SIZE = 4
 
 const logs = quietLogs()
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: server killed (SIGKILL) under load, then restarted",
   (it) => {
     it.scoped("no acquire outlives acquireTimeout, only typed errors, recovery to minSize, no pre-crash connection reused", () =>

@@ -1,6 +1,6 @@
 /**
  * Fault 4: every connection is reset (TCP RST from the proxy) while
- * `SELECT SLEEP(1)` runs on several of them: through `Pool.use`, through the
+ * `SELECT SLEEP(2)` runs on several of them: through `Pool.use`, through the
  * `SqlClient`, and inside `sql.withTransaction`. Those statements fail with a
  * typed `SqlError` as soon as the RST arrives; the next ones succeed on new
  * connections.
@@ -25,18 +25,19 @@ import {
   tally,
   timedUse,
   viaProxy,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 import { pollUntil } from "../support/poll.js"
 
 const logs = quietLogs()
 const SIZE = 6
-/** The reset statements must fail on the RST, long before their SLEEP(1) would end. */
-const FAIL_WITHIN = 500
-/** No backoff is involved (no open failed): replacements are opened at once. */
-const RECOVERY_BOUND = 1_000
+/** The reset statements must fail on the RST, long before their SLEEP(2) would end. */
+const FAIL_WITHIN = 1_000
+/** No backoff is involved (no open failed): every replacement is opened at once. */
+const RECOVERY_BOUND = 2_000
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: every connection reset mid-query",
   (it) => {
     it.scoped("the running statements fail with SqlError, the next ones succeed on new connections", () =>
@@ -52,7 +53,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         const viaUse = (i: number) =>
           timedUse((conn) => Effect.suspend(() => {
             victims.push(conn)
-            return conn.query(`SELECT SLEEP(1) AS via_use_${i}`)
+            return conn.query(`SELECT SLEEP(2) AS via_use_${i}`)
           }))
         const viaSql = (body: Effect.Effect<unknown, unknown>) =>
           Effect.suspend(() => {
@@ -69,12 +70,12 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         const running = yield* Effect.fork(pool.provide(Effect.all([
           viaUse(1),
           viaUse(2),
-          viaSql(sql`SELECT SLEEP(1) AS via_sql`),
-          viaSql(sql.withTransaction(Effect.zipRight(sql`SELECT 1`, sql`SELECT SLEEP(1) AS via_tx`)))
+          viaSql(sql`SELECT SLEEP(2) AS via_sql`),
+          viaSql(sql.withTransaction(Effect.zipRight(sql`SELECT 1`, sql`SELECT SLEEP(2) AS via_tx`)))
         ], { concurrency: "unbounded" })))
         yield* pollUntil(
           Effect.map(
-            server.admin("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(1)%'"),
+            server.admin("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(2)%'"),
             (rows) => Number((rows as Array<{ n: number }>)[0]!.n) === 4
           ),
           "four SLEEPs running",
@@ -86,6 +87,18 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         const reset = yield* Fiber.join(running)
         const failedAfter = Math.max(...reset.map((c) => c.end - resetAt))
 
+        // The pool learns of each reset from its socket. An idle connection whose RST
+        // the event loop has not read yet is indistinguishable from a live one, so
+        // wait (bounded) until the pool has replaced all of them: the proxy has seen
+        // SIZE new connections and the pool is full again.
+        // (Every pair open at the proxy now is a new one: resetAll closed the old ones.)
+        yield* pollUntil(
+          Effect.zipWith(proxy.stats, pool.provide(Pool.stats), (p, s) =>
+            p.open === SIZE && s.size === SIZE && s.idle === SIZE),
+          "every connection replaced",
+          5_000
+        )
+        const replacedMs = now() - resetAt
         // The next statements: through Pool.use and the SqlClient.
         const next: Array<Call> = []
         for (let i = 0; i < 20; i++) next.push(yield* pool.provide(timedUse((conn) => conn.query("SELECT 1 AS one"))))
@@ -101,7 +114,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
           scenario: "Every connection reset (RST) mid-query",
           file: "test/faults/reset.test.ts",
           injected:
-            `proxy resetAll while SELECT SLEEP(1) runs on 4 of ${SIZE} connections (2 via Pool.use, 1 via SqlClient, 1 inside withTransaction); then 21 statements`,
+            `proxy resetAll while SELECT SLEEP(2) runs on 4 of ${SIZE} connections (2 via Pool.use, 1 via SqlClient, 1 inside withTransaction); then 21 statements`,
           statements: calls.length + 1,
           succeeded: counts["ok"] ?? 0,
           failed: failuresOf(counts),
@@ -109,6 +122,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
           leaked: leaks.leaked,
           bounds: { failWithinMs: FAIL_WITHIN, recoveryMs: RECOVERY_BOUND },
           measured: {
+            allReplacedWithinMs: round(replacedMs),
             resetStatementsFailedWithinMs: round(failedAfter),
             resetConnectionsReused: next.filter((c) => victims.includes(c.conn!)).length,
             abortedConnectionLines: (log.match(/Aborted connection/g) ?? []).length,
@@ -121,6 +135,7 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         expect(failedAfter).toBeLessThan(FAIL_WITHIN)
         expect(next.map((c) => c.outcome).every((o) => o === "ok")).toBe(true)
         expect(Exit.isSuccess(viaClient)).toBe(true)
+        expect(replacedMs).toBeLessThanOrEqual(RECOVERY_BOUND)
         expect(recoveryMs).toBeLessThanOrEqual(RECOVERY_BOUND)
         expect(next.filter((c) => victims.includes(c.conn!))).toEqual([])
         expect(leaks.stats).toMatchObject({ size: SIZE, inUse: 0, waiting: 0 })

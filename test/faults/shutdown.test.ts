@@ -17,6 +17,7 @@ import { MariaDb } from "../../src/testing/index.js"
 import {
   type Call,
   failuresOf,
+  isStopped,
   max,
   now,
   openPool,
@@ -26,7 +27,8 @@ import {
   serverConnections,
   tally,
   timedUse,
-  writeFigures
+  writeFigures,
+  FaultServer
 } from "../support/faults.js"
 import { pollUntil } from "../support/poll.js"
 
@@ -39,7 +41,7 @@ const CLOSE_BOUND = SLEEP + 800
 /** Waiters fail "at once": within scheduling slack of the close. */
 const WAITERS_FAIL_WITHIN = 150
 
-layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
+layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout: 120_000 })(
   "fault: graceful shutdown under load",
   (it) => {
     it.scoped("running statements finish, waiters get PoolClosedError at once, new ones too, COM_QUIT on every connection", () =>
@@ -120,5 +122,48 @@ layer(Layer.merge(MariaDb.layer, logs.layer), { excludeTestServices: true, timeo
         expect(aborted).toBe(0)
         expect(statsAfter).toMatchObject({ size: 0, inUse: 0, waiting: 0, closed: true })
       }), { timeout: 60_000 })
+
+    // Releasing the layer waits for borrowed connections at most closeTimeout
+    // (the wait is interruptible even inside the scope's finalizer); then it
+    // terminates, which destroys the connection whose statement hangs on a
+    // frozen server, and the statement fails with SqlError.
+    it.scoped("releasing the layer while a statement hangs on a frozen server ends within closeTimeout", () =>
+      Effect.gen(function*() {
+        const CLOSE_TIMEOUT = 1_000
+        const server = yield* MariaDb
+        const pool = yield* openPool({ url: server.url, minSize: 1, maxSize: 2, closeTimeout: CLOSE_TIMEOUT })
+        const warm = yield* pool.provide(timedUse((conn) => conn.query("SELECT 1 AS one")))
+        expect(warm.outcome).toBe("ok")
+        yield* server.freeze
+        const pid = yield* server.pid
+        yield* pollUntil(Effect.sync(() => isStopped(pid)), "mariadbd stopped", 5_000)
+        const stuck = yield* Effect.fork(pool.provide(timedUse((conn) => conn.query("SELECT 2 AS two"))))
+        yield* pollUntil(pool.provide(Effect.map(Pool.stats, (s) => s.inUse === 1)), "a statement in flight", 5_000)
+        const start = now()
+        const closing = yield* Effect.forkDaemon(pool.close)
+        yield* pollUntil(Effect.sync(() => closing.unsafePoll() !== null), "layer released", CLOSE_TIMEOUT + 2_000).pipe(
+          Effect.ignore
+        )
+        const closedMs = closing.unsafePoll() === null ? null : now() - start
+        // Either way, let everything finish.
+        yield* server.resume
+        yield* Fiber.await(closing)
+        const releasedMs = now() - start
+        const call = yield* Fiber.join(stuck)
+        yield* writeFigures("7b-close-with-frozen-server", {
+          scenario: "Layer released while a statement hangs on a frozen server",
+          file: "test/faults/shutdown.test.ts",
+          injected: `SIGSTOP with one SELECT in flight, then the layer is released (closeTimeout ${CLOSE_TIMEOUT} ms), SIGCONT after 3 s`,
+          statements: 1,
+          succeeded: call.outcome === "ok" ? 1 : 0,
+          failed: call.outcome === "ok" ? {} : { [call.outcome]: 1 },
+          recoveryMs: null,
+          leaked: 0,
+          bounds: { releaseMs: CLOSE_TIMEOUT + 700 },
+          measured: { releasedWithinBoundMs: closedMs === null ? "not within 3 s" : round(closedMs), releasedAfterResumeMs: round(releasedMs) }
+        })
+        expect(closedMs).not.toBeNull()
+        expect(closedMs!).toBeLessThanOrEqual(CLOSE_TIMEOUT + 700)
+      }).pipe(Effect.ensuring(Effect.flatMap(MariaDb, (server) => server.resume))), { timeout: 60_000 })
   }
 )

@@ -92,6 +92,12 @@ interface Pair {
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"])
 
+/** Marks the proxy's own sockets, so a leak hunt (process._getActiveHandles()) can tell them apart. */
+export const socketRole = Symbol.for("effect-connection-pool/FaultProxy/role")
+const mark = (socket: net.Socket, role: "client" | "upstream") => {
+  ;(socket as unknown as Record<symbol, string>)[socketRole] = role
+}
+
 const newLane = (): Lane => ({ queue: [], timer: undefined, lastAt: 0, endPending: false })
 
 const rst = (socket: net.Socket | undefined): void => {
@@ -190,6 +196,7 @@ export const make = (target: FaultTarget): Effect.Effect<FaultProxy, never, Scop
       const connectUpstream = (pair: Pair): void => {
         pair.held = false
         const upstream = net.connect({ host: target.host, port: target.port })
+        mark(upstream, "upstream")
         pair.upstream = upstream
         upstream.setNoDelay(true)
         let connected = false
@@ -212,6 +219,7 @@ export const make = (target: FaultTarget): Effect.Effect<FaultProxy, never, Scop
       }
 
       const server = net.createServer((client) => {
+        mark(client, "client")
         client.on("error", () => {})
         acceptedAt.push(Date.now())
         if (closing) {

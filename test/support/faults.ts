@@ -10,9 +10,12 @@ import { fileURLToPath } from "node:url"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
 import { MySqlPool, Pool } from "../../src/index.js"
 import type { MySqlConnection, MySqlPoolConfig, PoolStats } from "../../src/index.js"
-import type { MariaDbServer } from "../../src/testing/index.js"
+import { MariaDb, type MariaDbServer } from "../../src/testing/index.js"
 import type { FaultProxy } from "./FaultProxy.js"
 import { pollUntil } from "./poll.js"
+
+/** A throwaway MariaDB for one fault-test file (with a tmpdir of its own, as every one has). */
+export const FaultServer = MariaDb.layer
 
 /** The errors a borrower may see; anything else (a defect, an untyped throw) is a bug. */
 export const typedErrors = new Set(["SqlError", "PoolTimeoutError", "PoolClosedError"])
@@ -180,6 +183,24 @@ export const leakCheck = (
     ).pipe(Effect.ignore)
     return last
   })
+
+/**
+ * Whether every thread of `pid` is stopped (state T in /proc): SIGSTOP is
+ * queued by kill(2) and takes effect as each thread is next scheduled, which
+ * on a loaded machine can be a few milliseconds later.
+ */
+export const isStopped = (pid: number): boolean => {
+  try {
+    const tasks = fs.readdirSync(`/proc/${pid}/task`)
+    return tasks.length > 0 && tasks.every((tid) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      const state = stat.slice(stat.lastIndexOf(")") + 2)[0]
+      return state === "T" || state === "t"
+    })
+  } catch {
+    return false
+  }
+}
 
 /** Connect attempts the proxy accepted in [from, to) (Date.now() milliseconds). */
 export const attemptsBetween = (acceptedAt: ReadonlyArray<number>, from: number, to: number) =>
