@@ -302,7 +302,7 @@ const WATCHDOG_SCRIPT = [
   "    sleep 0.2",
   "  fi",
   "fi",
-  "rm -rf -- \"$2\""
+  "rm -rf -- \"$2\" \"$2-tmp\""
 ].join("\n")
 
 const startWatchdog = (pidFile: string, dataDir: string): ChildProcess | undefined => {
@@ -418,6 +418,7 @@ export const start = (
       if (running !== undefined) signal(running.pid, "SIGKILL")
       try {
         fs.rmSync(dataDir, { recursive: true, force: true })
+        fs.rmSync(`${dataDir}-tmp`, { recursive: true, force: true })
       } catch {
         // best effort
       }

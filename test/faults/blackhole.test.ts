@@ -10,21 +10,18 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import { Pool } from "../../src/index.js"
 import type { MySqlConnection } from "../../src/index.js"
-import { MariaDb } from "../../src/testing/index.js"
-import * as FaultProxy from "../support/FaultProxy.js"
 import {
   acquireWait,
   type Call,
   failuresOf,
   leakCheck,
   now,
-  openPool,
+  poolBehindProxy,
   quietLogs,
   round,
   sampleErrors,
   tally,
   timedUse,
-  viaProxy,
   writeFigures,
   FaultServer
 } from "../support/faults.js"
@@ -53,10 +50,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
         const KEEPALIVE = 400
         const VALIDATION_TIMEOUT = 300
         const SIZE = 3
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy, server } = yield* poolBehindProxy({
           minSize: SIZE,
           maxSize: SIZE,
           keepaliveInterval: KEEPALIVE,
@@ -145,10 +139,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
         const ACQUIRE_TIMEOUT = 1_500
         const IDLE_IN_HOLE = 300
         const SIZE = 2
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy, server } = yield* poolBehindProxy({
           minSize: SIZE,
           maxSize: SIZE,
           validateAfterIdle: 0,
@@ -236,10 +227,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
     it.scoped("a transaction whose BEGIN goes into a black hole still honours the caller's timeout", () =>
       Effect.gen(function*() {
         const CALLER_TIMEOUT = 1_000
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy } = yield* poolBehindProxy({
           minSize: 1,
           maxSize: 1,
           // Nothing checks the idle connection: it looks fine when the transaction takes it.

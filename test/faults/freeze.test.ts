@@ -11,7 +11,6 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Pool } from "../../src/index.js"
 import { MariaDb } from "../../src/testing/index.js"
-import * as FaultProxy from "../support/FaultProxy.js"
 import {
   acquireWait,
   attemptsBetween,
@@ -21,13 +20,12 @@ import {
   leakCheck,
   max,
   now,
-  openPool,
+  poolBehindProxy,
   quietLogs,
   round,
   sampleErrors,
   tally,
   timedUse,
-  viaProxy,
   workload,
   writeFigures,
   FaultServer
@@ -57,10 +55,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
   (it) => {
     it.scoped("acquires time out within acquireTimeout, nothing leaks, statements succeed after SIGCONT", () =>
       Effect.gen(function*() {
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy, server } = yield* poolBehindProxy({
           minSize: MIN_SIZE,
           maxSize: MAX_SIZE,
           acquireTimeout: ACQUIRE_TIMEOUT,

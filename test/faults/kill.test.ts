@@ -9,8 +9,6 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Pool } from "../../src/index.js"
 import type { MySqlConnection } from "../../src/index.js"
-import { MariaDb } from "../../src/testing/index.js"
-import * as FaultProxy from "../support/FaultProxy.js"
 import {
   acquireWait,
   attemptsBetween,
@@ -20,13 +18,12 @@ import {
   leakCheck,
   max,
   now,
-  openPool,
+  poolBehindProxy,
   quietLogs,
   round,
   sampleErrors,
   tally,
   timedUse,
-  viaProxy,
   workload,
   writeFigures,
   FaultServer
@@ -54,10 +51,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
   (it) => {
     it.scoped("no acquire outlives acquireTimeout, only typed errors, recovery to minSize, no pre-crash connection reused", () =>
       Effect.gen(function*() {
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy, server } = yield* poolBehindProxy({
           minSize: MIN_SIZE,
           maxSize: MAX_SIZE,
           acquireTimeout: ACQUIRE_TIMEOUT,

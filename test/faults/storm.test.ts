@@ -10,8 +10,6 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { Pool } from "../../src/index.js"
 import type { PoolStats } from "../../src/index.js"
-import { MariaDb } from "../../src/testing/index.js"
-import * as FaultProxy from "../support/FaultProxy.js"
 import {
   attemptsBetween,
   attemptsPerSecond,
@@ -21,13 +19,12 @@ import {
   max,
   maxAttemptsInWindow,
   now,
-  openPool,
+  poolBehindProxy,
   quietLogs,
   round,
   sampleErrors,
   tally,
   timedUse,
-  viaProxy,
   writeFigures,
   FaultServer
 } from "../support/faults.js"
@@ -61,10 +58,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
   (it) => {
     it.scoped("at most maxSize opens in flight, bounded connect rate, typed errors in time, recovery", () =>
       Effect.gen(function*() {
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy, server } = yield* poolBehindProxy({
           minSize: MIN_SIZE,
           maxSize: MAX_SIZE,
           acquireTimeout: ACQUIRE_TIMEOUT,
@@ -187,10 +181,7 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
     // the first retry comes after ~10 ms, not at the 5 s cap.
     it.scoped("after one burst of failed opens, the first retry follows the first backoff step, not the 5 s cap", () =>
       Effect.gen(function*() {
-        const server = yield* MariaDb
-        const proxy = yield* FaultProxy.make({ host: server.host, port: server.port })
-        const pool = yield* openPool({
-          ...viaProxy(server, proxy),
+        const { pool, proxy } = yield* poolBehindProxy({
           minSize: 0,
           maxSize: MAX_SIZE,
           acquireTimeout: 8_000

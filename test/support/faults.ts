@@ -11,6 +11,7 @@ import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, Scope } from "eff
 import { MySqlPool, Pool } from "../../src/index.js"
 import type { MySqlConnection, MySqlPoolConfig, PoolStats } from "../../src/index.js"
 import { MariaDb, type MariaDbServer } from "../../src/testing/index.js"
+import * as FaultProxyModule from "./FaultProxy.js"
 import type { FaultProxy } from "./FaultProxy.js"
 import { pollUntil } from "./poll.js"
 
@@ -134,6 +135,15 @@ export const openPool = (config: MySqlPoolConfig) =>
   })
 
 /** Connection settings that reach `server` through `proxy`. */
+/** The file's throwaway server, a fault proxy in front of it, and a pool that connects through the proxy. */
+export const poolBehindProxy = (config: Omit<MySqlPoolConfig, "url" | "host" | "port" | "user" | "password">) =>
+  Effect.gen(function*() {
+    const server = yield* MariaDb
+    const proxy = yield* FaultProxyModule.make({ host: server.host, port: server.port })
+    const pool = yield* openPool({ ...viaProxy(server, proxy), ...config })
+    return { server, proxy, pool }
+  })
+
 export const viaProxy = (server: MariaDbServer, proxy: FaultProxy) => ({
   host: proxy.host,
   port: proxy.port,
