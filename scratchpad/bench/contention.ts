@@ -7,12 +7,8 @@
  *
  *   node --import tsx scratchpad/bench/contention.ts <contender> '{"callers":1000,"size":10,"holdMs":1}'
  */
-import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
-import * as GenericPool from "generic-pool"
-import * as Tarn from "tarn"
-import { ConnectionPool } from "../../src/index.js"
-import { createGenericPool } from "../../src/promise.js"
-import { HandPool } from "./lib/handPool.js"
+import { Effect } from "effect"
+import { effectPool, handPool, ours, promisePools, type Resource } from "./lib/fakePools.js"
 import { percentile } from "./lib/stats.js"
 import { args, emit, fail, profileStart, profileStop, range, sleep } from "./lib/worker.js"
 
@@ -103,84 +99,28 @@ const effectRound = (borrow: (body: Effect.Effect<void>) => Effect.Effect<unknow
     )
   )
 
-interface Resource {
-  readonly id: number
-}
-let nextId = 0
-const makeResource = (): Resource => ({ id: ++nextId })
-
-const withScope = async <A>(make: Effect.Effect<A, unknown, Scope.Scope>) => {
-  const scope = Effect.runSync(Scope.make())
-  const value = await Effect.runPromise(Scope.extend(make, scope))
-  return { value, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
-const prime = async <T>(acquire: () => Promise<T>, release: (item: T) => unknown, size: number) => {
-  const items = await Promise.all(range(size).map(() => acquire()))
-  for (const item of items) await release(item)
+const fromPromisePool = (name: string) => async (size: number): Promise<Contender> => {
+  const pool = await promisePools[name]!(size)
+  return { round: promiseRound(pool.acquire, pool.release), close: pool.close }
 }
 
 const contenders: Record<string, (size: number) => Promise<Contender>> = {
   /** `pool.use((conn) => Effect.sleep(1 ms))` */
   "ours-use": async (size) => {
-    const { close, value: pool } = await withScope(
-      ConnectionPool.make<Resource>(
-        { create: Effect.sync(makeResource), dispose: () => Effect.void },
-        { minSize: size, maxSize: size }
-      )
-    )
+    const { close, value: pool } = await ours(size)
     return { round: effectRound((body) => pool.use(() => body)), close }
   },
-  "ours-facade": async (size) => {
-    const pool = await createGenericPool<Resource>(
-      { create: async () => makeResource(), dispose: () => {} },
-      { minsize: size, maxsize: size }
-    )
-    return {
-      round: promiseRound(() => pool.acquire(), (lease) => lease.release()),
-      close: async () => {
-        pool.close()
-        await pool.waitClosed()
-      }
-    }
-  },
+  "ours-facade": fromPromisePool("ours-facade"),
   "effect-pool": async (size) => {
-    const { close, value: pool } = await withScope(EffectPool.make({ acquire: Effect.sync(makeResource), size }))
+    const { close, value: pool } = await effectPool(size)
     return { round: effectRound((body) => Effect.scoped(Effect.zipRight(pool.get, body))), close }
   },
-  "generic-pool": async (size) => {
-    const pool = GenericPool.createPool<Resource>(
-      { create: async () => makeResource(), destroy: async () => {} },
-      { min: size, max: size }
-    )
-    await prime(() => pool.acquire(), (r) => pool.release(r), size)
-    return {
-      round: promiseRound(() => pool.acquire(), (r) => pool.release(r)),
-      close: async () => {
-        await pool.drain()
-        await pool.clear()
-      }
-    }
-  },
-  tarn: async (size) => {
-    const pool = new Tarn.Pool<Resource>({ create: async () => makeResource(), destroy: () => {}, min: size, max: size })
-    await prime(() => pool.acquire().promise, (r) => pool.release(r), size)
-    return {
-      round: promiseRound(() => pool.acquire().promise, (r) => {
-        pool.release(r)
-      }),
-      close: async () => {
-        await pool.destroy()
-      }
-    }
-  },
-  hand: async (size) => {
-    const pool = new HandPool(range(size).map(makeResource))
-    return { round: promiseRound(() => pool.acquire(), (r) => pool.release(r)), close: async () => {} }
-  },
+  "generic-pool": fromPromisePool("generic-pool"),
+  tarn: fromPromisePool("tarn"),
+  hand: fromPromisePool("hand"),
   /** Diagnostic floor: the hand-written pool driven from Effect fibers, with `Effect.sleep`. */
   "floor-effect-hand": async (size) => {
-    const pool = new HandPool(range(size).map(makeResource))
+    const pool = handPool(size)
     const acquire = Effect.async<Resource>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
     return {
       round: effectRound((body) => Effect.acquireUseRelease(acquire, () => body, (r) => Effect.sync(() => pool.release(r)))),

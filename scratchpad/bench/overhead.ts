@@ -7,12 +7,8 @@
  *
  *   node --import tsx scratchpad/bench/overhead.ts <contender> '{"callers":[1,100],"seconds":1,"warmup":0.3}'
  */
-import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
-import * as GenericPool from "generic-pool"
-import * as Tarn from "tarn"
-import { ConnectionPool } from "../../src/index.js"
-import { createGenericPool } from "../../src/promise.js"
-import { HandPool } from "./lib/handPool.js"
+import { Effect } from "effect"
+import { effectPool, handPool, ours, promisePools, type Resource } from "./lib/fakePools.js"
 import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
 
 export interface OverheadParams {
@@ -25,10 +21,6 @@ export interface OverheadParams {
 export interface OverheadResult {
   /** One entry per caller count, in the order asked. */
   readonly runs: ReadonlyArray<{ readonly callers: number; readonly ops: number; readonly elapsedMs: number; readonly perSecond: number }>
-}
-
-interface Resource {
-  readonly id: number
 }
 
 /** Runs `callers` concurrent loops until `deadline` and returns the cycles completed. */
@@ -85,90 +77,39 @@ async (callers, deadline) => {
 
 // -------------------------------------------------------------- contenders
 
-let nextId = 0
-const makeResource = (): Resource => ({ id: ++nextId })
-
-const withScope = async <A>(make: Effect.Effect<A, unknown, Scope.Scope>) => {
-  const scope = Effect.runSync(Scope.make())
-  const value = await Effect.runPromise(Scope.extend(make, scope))
-  return { value, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+const fromPromisePool = (name: string) => async (size: number): Promise<Contender> => {
+  const pool = await promisePools[name]!(size)
+  return { run: promiseRunner(pool.acquire, pool.release), close: pool.close }
 }
-
-const ourPool = (size: number) =>
-  withScope(
-    ConnectionPool.make<Resource>(
-      { create: Effect.sync(makeResource), dispose: () => Effect.void },
-      { minSize: size, maxSize: size }
-    )
-  )
 
 const contenders: Record<string, (size: number) => Promise<Contender>> = {
   /** `Effect.scoped(pool.acquire)` */
   "ours-acquire": async (size) => {
-    const { close, value: pool } = await ourPool(size)
+    const { close, value: pool } = await ours(size)
     return { run: effectRunner(Effect.scoped(pool.acquire)), close }
   },
   /** `pool.use(() => Effect.void)` */
   "ours-use": async (size) => {
-    const { close, value: pool } = await ourPool(size)
+    const { close, value: pool } = await ours(size)
     return { run: effectRunner(pool.use(() => Effect.void)), close }
   },
   /** `createGenericPool` → `await pool.acquire()` + `await lease.release()` */
-  "ours-facade": async (size) => {
-    const pool = await createGenericPool<Resource>(
-      { create: async () => makeResource(), dispose: () => {} },
-      { minsize: size, maxsize: size }
-    )
-    return {
-      run: promiseRunner(() => pool.acquire(), (lease) => lease.release()),
-      close: async () => {
-        pool.close()
-        await pool.waitClosed()
-      }
-    }
-  },
+  "ours-facade": fromPromisePool("ours-facade"),
   /** effect's own `Pool.make({ acquire, size })`, `Effect.scoped(pool.get)` */
   "effect-pool": async (size) => {
-    const { close, value: pool } = await withScope(EffectPool.make({ acquire: Effect.sync(makeResource), size }))
+    const { close, value: pool } = await effectPool(size)
     return { run: effectRunner(Effect.scoped(pool.get)), close }
   },
-  "generic-pool": async (size) => {
-    const pool = GenericPool.createPool<Resource>(
-      { create: async () => makeResource(), destroy: async () => {} },
-      { min: size, max: size }
-    )
-    await prime(() => pool.acquire(), (r) => pool.release(r), size)
-    return {
-      run: promiseRunner(() => pool.acquire(), (r) => pool.release(r)),
-      close: async () => {
-        await pool.drain()
-        await pool.clear()
-      }
-    }
-  },
-  tarn: async (size) => {
-    const pool = new Tarn.Pool<Resource>({ create: async () => makeResource(), destroy: () => {}, min: size, max: size })
-    await prime(() => pool.acquire().promise, (r) => pool.release(r), size)
-    return {
-      run: promiseRunner(() => pool.acquire().promise, (r) => {
-        pool.release(r)
-      }),
-      close: async () => {
-        await pool.destroy()
-      }
-    }
-  },
-  hand: async (size) => {
-    const pool = new HandPool(range(size).map(makeResource))
-    return { run: promiseRunner(() => pool.acquire(), (r) => pool.release(r)), close: async () => {} }
-  },
+  "generic-pool": fromPromisePool("generic-pool"),
+  tarn: fromPromisePool("tarn"),
+  hand: fromPromisePool("hand"),
   /**
    * Not a contender but a diagnostic floor: the hand-written pool driven from
    * Effect fibers (`Effect.async` + `Effect.acquireUseRelease`), i.e. what
    * the Effect runtime costs around the simplest possible pool.
    */
   "floor-effect-hand": async (size) => {
-    const pool = new HandPool(range(size).map(makeResource))
+    const pool = handPool(size)
     const acquire = Effect.async<Resource>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
     return {
       run: effectRunner(Effect.acquireUseRelease(acquire, () => Effect.void, (r) => Effect.sync(() => pool.release(r)))),
@@ -185,12 +126,6 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
     run: effectRunner(Effect.acquireUseRelease(Effect.void, () => Effect.void, () => Effect.void)),
     close: async () => {}
   })
-}
-
-/** Make the lazy pools open all their items first, so every contender starts with `size` idle items. */
-const prime = async <T>(acquire: () => Promise<T>, release: (item: T) => unknown, size: number) => {
-  const items = await Promise.all(range(size).map(() => acquire()))
-  for (const item of items) await release(item)
 }
 
 const main = async () => {
