@@ -237,6 +237,26 @@ describe("ConnectionPool: timeouts and interruption", () => {
       expect(yield* pool.use((c) => Effect.succeed(c.id))).toBe(1)
     }))
 
+  it.scoped("a use callback that throws instead of returning an effect dies, and the connection goes back", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 1 })
+      const boom = new Error("boom")
+      const thrower = (): Effect.Effect<void> => {
+        throw boom
+      }
+      // Once with an idle connection, once after waiting in line for it.
+      expect(yield* Effect.exit(pool.use(thrower))).toStrictEqual(Exit.die(boom))
+      const scope = yield* Scope.make()
+      yield* Scope.extend(pool.acquire, scope)
+      const queued = yield* Effect.fork(Effect.exit(pool.use(thrower)))
+      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Fiber.join(queued)).toStrictEqual(Exit.die(boom))
+      expect(yield* pool.stats).toMatchObject({ size: 1, idle: 1, inUse: 0, waiting: 0 })
+      expect(fake.created).toHaveLength(1)
+    }))
+
   it.scoped("connectTimeout bounds one create and fails the caller waiting for it", () =>
     Effect.gen(function*() {
       const fake = makeFake()
@@ -472,6 +492,39 @@ describe("ConnectionPool: recycling, idle timeout, keepalive", () => {
       expect(fake.disposed.map((c) => c.id)).toEqual([1])
       yield* TestClock.adjust("30 seconds")
       expect(fake.calls.isAlive).toBe(4)
+    }))
+
+  it.scoped("keepalive checks do not keep a surplus idle connection from idling out", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: ["isAlive"] })
+      const pool = yield* ConnectionPool.make(fake.manager, {
+        minSize: 0,
+        maxSize: 1,
+        keepaliveInterval: "1 minute",
+        idleTimeout: "3 minutes",
+        maxLifetime: 0
+      })
+      yield* pool.use(() => Effect.void)
+      yield* TestClock.adjust("2 minutes")
+      yield* eventually(Effect.sync(() => fake.calls.isAlive === 2))
+      expect((yield* pool.stats).idle).toBe(1)
+      yield* TestClock.adjust("61 seconds")
+      yield* eventually(Effect.map(pool.stats, (s) => s.size === 0))
+      expect(fake.disposed).toHaveLength(1)
+    }))
+
+  it.scoped("a connection past maxLifetime returned while callers wait is replaced, not handed over", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: [] })
+      const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 1, maxLifetime: "1 minute" })
+      const scope = yield* Scope.make()
+      const first = yield* Scope.extend(pool.acquire, scope)
+      yield* TestClock.adjust("2 minutes")
+      const waiter = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
+      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Fiber.join(waiter)).not.toBe(first.id)
+      expect(fake.disposed.map((c) => c.id)).toEqual([first.id])
     }))
 
   it.effect("background fibers stop when the pool's scope closes", () =>

@@ -26,6 +26,7 @@ import * as Scope from "effect/Scope"
 import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
 import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import * as PoolOptions from "../PoolOptions.js"
+import { millisFrom } from "./coarseClock.js"
 import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
 /** Each connection's expiry is drawn up to this fraction early. */
@@ -83,6 +84,40 @@ class PromiseWaiter<A, C> implements Waiter<A> {
   }
 }
 
+/**
+ * A fiber waiting in line. The connection handed over stays in `entry` until
+ * the fiber claims it, so a fiber interrupted in between gives it back
+ * (`leave`). Resuming with the shared `Exit.void` allocates nothing.
+ */
+class FiberWaiter<A> implements Waiter<A> {
+  prev: Queued | undefined = undefined
+  next: Queued | undefined = undefined
+  queued = false
+  entry: Entry<A> | undefined = undefined
+  resume: ((exit: Exit.Exit<void, any>) => void) | undefined = undefined
+  constructor(readonly deadline: number) {}
+  handOff(): void {
+    this.resume!(Exit.void)
+  }
+  fail(cause: Cause.Cause<unknown>): void {
+    this.resume!(Exit.failCause(cause))
+  }
+  claim(): Entry<A> {
+    const entry = this.entry!
+    this.entry = undefined
+    return entry
+  }
+}
+
+/** `f(a)`, with a throw turned into a defect (the caller holds a connection that must go back). */
+const call = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effect.Effect<B, E, R> => {
+  try {
+    return f(a)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
 /** What one slow-path acquire holds, so that any exit can give it back. */
 interface Attempt<A> {
   waiter: Waiter<A> | undefined
@@ -116,6 +151,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   private timerRunning = false
   private readonly drained = Deferred.unsafeMake<void>(FiberId.none)
   private readonly closedError = new PoolClosedError()
+  private readonly coarseNow: () => number
 
   constructor(
     private readonly manager: ConnectionManager<A, E, R>,
@@ -123,7 +159,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     private readonly context: Context.Context<R>,
     private readonly clock: Clock.Clock,
     private readonly run: Run<R>
-  ) {}
+  ) {
+    this.coarseNow = millisFrom(clock)
+  }
 
   // ---------------------------------------------------------------- public
 
@@ -131,7 +169,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   readonly acquire: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> = Effect
     .uninterruptibleMask((restore) =>
-      Effect.flatMap(this.acquireEntry(restore), (entry) =>
+      this.borrow(restore, (entry) =>
         Effect.scopeWith((scope) => Effect.as(Scope.addFinalizer(scope, this.release(entry)), entry.conn)))
     )
 
@@ -139,10 +177,16 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     f: (conn: A) => Effect.Effect<B, E2, R2>
   ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
-        this.acquireEntry(restore),
-        (entry) => Effect.ensuring(restore(Effect.suspend(() => f(entry.conn))), this.release(entry))
-      )
+      this.borrow(restore, (entry) =>
+        // One frame for both outcomes, no nested mask (we are uninterruptible
+        // already): `Effect.ensuring` would add both, on every borrow.
+        Effect.matchCauseEffect(restore(call(f, entry.conn)), {
+          onFailure: (cause) =>
+            this.releaseNow(entry) ?
+              Effect.failCause(cause) :
+              Effect.zipRight(this.releaseWithHook(entry), Effect.failCause(cause)),
+          onSuccess: (value) => this.releaseNow(entry) ? Effect.succeed(value) : Effect.as(this.releaseWithHook(entry), value)
+        }))
     )
   }
 
@@ -209,24 +253,35 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   // --------------------------------------------------------------- acquire
 
-  private acquireEntry(
-    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-  ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
+  /**
+   * Get a connection and continue with `then` (which must give it back on
+   * every exit). Runs uninterruptible: only the wait itself is `restore`d.
+   */
+  private borrow<B, E2, R2>(
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+    then: (entry: Entry<A>) => Effect.Effect<B, E2, R2>
+  ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
     return Effect.suspend(() => {
       if (this.closed) return Effect.fail(this.closedError)
       if (this.waiters.size === 0) {
         const entry = this.takeIdle()
         if (entry !== undefined) {
-          return this.needsPrepare(entry) ? this.slowAcquire(restore, entry) : Effect.succeed(entry)
+          return this.needsPrepare(entry) ? Effect.flatMap(this.slowAcquire(restore, entry), then) : then(entry)
         }
       }
-      if (this.manager.onAcquire !== undefined) return this.slowAcquire(restore, undefined)
+      if (this.manager.onAcquire !== undefined) return Effect.flatMap(this.slowAcquire(restore, undefined), then)
       // Whatever is handed to a waiter was just opened, returned or checked:
       // it needs no validation, so waiting is all there is to bound.
-      const attempt: Attempt<A> = { waiter: undefined, held: undefined, fromIdle: false, dirty: false }
-      return restore(this.waitTurn(attempt, this.now() + this.options.acquireTimeout)).pipe(
-        Effect.onExit((exit) => Effect.sync(() => this.settle(attempt, exit)))
-      )
+      const waiter = new FiberWaiter<A>(this.now() + this.options.acquireTimeout)
+      return Effect.matchCauseEffect(restore(this.wait(waiter)), {
+        // Interrupted (or failed by the pool): leave the line, and give back
+        // a connection handed over in the meantime.
+        onFailure: (cause) => {
+          this.leave(waiter)
+          return Effect.failCause(cause)
+        },
+        onSuccess: () => then(waiter.claim())
+      })
     })
   }
 
@@ -247,7 +302,16 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       if (attempt.held === undefined) {
         if (this.closed) return Effect.fail(this.closedError)
         const idle = this.waiters.size === 0 ? this.takeIdle() : undefined
-        if (idle === undefined) return Effect.zipRight(this.waitTurn(attempt, deadline), loop)
+        if (idle === undefined) {
+          const waiter = new FiberWaiter<A>(deadline)
+          attempt.waiter = waiter
+          return Effect.flatMap(this.wait(waiter), () => {
+            attempt.waiter = undefined
+            attempt.held = waiter.claim()
+            attempt.fromIdle = false
+            return loop
+          })
+        }
         attempt.held = idle
         attempt.fromIdle = true
       }
@@ -269,28 +333,10 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     ).pipe(Effect.onExit((exit) => Effect.sync(() => this.settle(attempt, exit))))
   }
 
-  /** Queue up; the connection handed over (or the error) arrives through the waiter. */
-  private waitTurn(attempt: Attempt<A>, deadline: number): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
-    return Effect.async<Entry<A>, E | PoolTimeoutError | PoolClosedError>((resume) => {
-      const waiter: Waiter<A> = {
-        // The attempt owns the connection from the moment it is handed over:
-        // if the fiber dies before it resumes, `settle` gives it back.
-        handOff: () => {
-          const entry = waiter.entry!
-          waiter.entry = undefined
-          attempt.waiter = undefined
-          attempt.held = entry
-          attempt.fromIdle = false
-          resume(Exit.succeed(entry))
-        },
-        fail: (cause) => resume(Exit.failCause(cause as Cause.Cause<E | PoolTimeoutError | PoolClosedError>)),
-        deadline,
-        entry: undefined,
-        prev: undefined,
-        next: undefined,
-        queued: false
-      }
-      attempt.waiter = waiter
+  /** Queue up; resumes once a connection is handed over (it is in `waiter.entry`) or the pool fails the waiter. */
+  private wait(waiter: FiberWaiter<A>): Effect.Effect<void, E | PoolTimeoutError | PoolClosedError> {
+    return Effect.async<void, E | PoolTimeoutError | PoolClosedError>((resume) => {
+      waiter.resume = resume
       this.enqueue(waiter)
     })
   }
@@ -323,7 +369,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
-    const now = this.now()
+    const now = this.exactNow()
     let expired: Cause.Cause<PoolTimeoutError> | undefined
     for (let waiter = this.waiters.peek(); waiter !== undefined && waiter.deadline <= now; waiter = this.waiters.peek()) {
       expired ??= Cause.fail(this.timeoutError())
@@ -412,12 +458,11 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
    */
   releaseNow(entry: Entry<A>): boolean {
     const { isDirty, onRelease } = this.manager
-    const now = this.now()
     if (
-      onRelease === undefined || entry.state === "disposed" || this.isStale(entry, now) ||
+      onRelease === undefined || entry.state === "disposed" || this.isRetired(entry) ||
       (isDirty !== undefined && !isDirty(entry.conn))
     ) {
-      this.giveBack(entry, now)
+      this.giveBack(entry)
       return true
     }
     return false
@@ -465,12 +510,10 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   /** A borrowed connection comes back in working order. */
-  private giveBack(entry: Entry<A>, now = this.now()): void {
+  private giveBack(entry: Entry<A>): void {
     if (entry.state === "disposed") return // terminated while borrowed
     this.inUse--
-    entry.idleSince = now
-    entry.lastAliveAt = now
-    this.deliver(entry, now)
+    this.deliver(entry, true)
   }
 
   /** A borrowed connection comes back broken. */
@@ -482,13 +525,20 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   // ------------------------------------------------------------- bookkeeping
 
-  /** Hand a free connection (counted nowhere yet) to the oldest waiter, or make it idle. */
-  private deliver(entry: Entry<A>, now = this.now()): void {
-    if (this.isStale(entry, now)) {
+  /**
+   * Hand a free connection (counted nowhere yet) to the oldest waiter, or make
+   * it idle; `returned` restarts its idle time (a keepalive check does not).
+   */
+  private deliver(entry: Entry<A>, returned = false): void {
+    const waiter = this.oldestWaiter()
+    // On the way to a waiter the clock is not read (it is a large share of a
+    // contended borrow): the waiter's arrival is a lower bound of the
+    // present, so an expired connection is retired at most one wait late.
+    const now = waiter === undefined ? this.now() : waiter.deadline - this.options.acquireTimeout
+    if (this.isRetired(entry) || now >= entry.expiresAt) {
       this.destroy(entry)
       return
     }
-    const waiter = this.oldestWaiter()
     if (waiter !== undefined) {
       this.waiters.remove(waiter)
       entry.state = "busy"
@@ -497,6 +547,8 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       waiter.handOff()
     } else {
       entry.state = "idle"
+      if (returned) entry.idleSince = now
+      entry.lastAliveAt = now
       this.idle.push(entry)
     }
   }
@@ -507,7 +559,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       // No clock read here (it is a third of a borrow's cost): an entry that
       // expired while idle is disposed by the housekeeper, which wakes at
       // the nearest expiry; one handed out in the gap goes on return.
-      if (this.closed || entry.invalidated || entry.generation !== this.generation) {
+      if (this.isRetired(entry)) {
         this.destroy(entry)
         continue
       }
@@ -523,8 +575,13 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     if (i >= 0) this.idle.splice(i, 1)
   }
 
+  /** Closed, invalidated or cleared: never to be handed out again. */
+  private isRetired(entry: Entry<A>): boolean {
+    return this.closed || entry.invalidated || entry.generation !== this.generation
+  }
+
   private isStale(entry: Entry<A>, now: number): boolean {
-    return this.closed || entry.invalidated || entry.generation !== this.generation || now >= entry.expiresAt
+    return this.isRetired(entry) || now >= entry.expiresAt
   }
 
   /** Close one connection (already removed from idle/inUse) in the background, then top up. */
@@ -559,7 +616,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       if (wanted <= 0 || (maxSize !== 0 && size >= maxSize)) return
       if (this.failures > 0) {
         if (this.pending > 0) return
-        const wait = this.nextAttemptAt - this.now()
+        const wait = this.nextAttemptAt - this.exactNow()
         if (wait > 0) {
           this.scheduleRetry(wait)
           return
@@ -607,7 +664,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     failuresBefore: number
   ): Effect.Effect<void> {
     this.pending--
-    const now = this.now()
+    const now = this.exactNow()
     let log: Effect.Effect<void> = Effect.void
     if (Exit.isSuccess(exit)) {
       this.failures = 0
@@ -669,7 +726,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** One maintenance pass; returns how long to sleep until the next deadline. */
   private sweep(): number {
     const { idleTimeout, keepaliveInterval, maxLifetime, minSize } = this.options
-    const now = this.now()
+    const now = this.exactNow()
     if (this.closed) return 60_000
     for (const entry of [...this.idle]) {
       if (this.isStale(entry, now)) {
@@ -721,7 +778,6 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
         if (entry.state === "disposed") return
         this.inUse--
         if (ok) {
-          entry.lastAliveAt = this.now()
           this.deliver(entry)
         } else {
           this.destroy(entry)
@@ -743,7 +799,13 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     return this.idle.length + this.inUse + this.pending
   }
 
+  /** The time for bookkeeping on the hot paths (may lag by the current microtask's work; see coarseClock). */
   private now(): number {
+    return this.coarseNow()
+  }
+
+  /** The time for deciding a deadline has passed (timer, housekeeper, backoff). */
+  private exactNow(): number {
     return this.clock.unsafeCurrentTimeMillis()
   }
 
