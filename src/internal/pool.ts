@@ -67,13 +67,18 @@ class PromiseWaiter<A, C> implements Waiter<A> {
   next: Queued | undefined = undefined
   queued = false
   entry: Entry<A> | undefined = undefined
+  // Only `resolve` is kept (a waiter is kept per blocked caller, so bytes
+  // count): resolving with a rejected promise rejects the caller.
+  resolve: (value: C | Promise<never>) => void = noop
   constructor(
     readonly deadline: number,
-    private readonly wrap: (entry: Entry<A>) => C,
-    // Only `resolve` is kept (a waiter is kept per blocked caller, so bytes
-    // count): resolving with a rejected promise rejects the caller.
-    private readonly resolve: (value: C | Promise<never>) => void
+    private readonly wrap: (entry: Entry<A>) => C
   ) {}
+  /** The caller's promise, made with one shared executor rather than a closure per waiter. */
+  promise(): Promise<C> {
+    adopting = this
+    return new Promise<C>(adopt)
+  }
   handOff(): void {
     const entry = this.entry!
     this.entry = undefined
@@ -116,6 +121,13 @@ const call = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effect.Eff
   } catch (defect) {
     return Effect.die(defect)
   }
+}
+
+const noop = (): void => {}
+let adopting: { resolve: (value: any) => void } | undefined
+const adopt = (resolve: (value: any) => void): void => {
+  adopting!.resolve = resolve
+  adopting = undefined
 }
 
 /** What one slow-path acquire holds, so that any exit can give it back. */
@@ -272,7 +284,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       if (this.manager.onAcquire !== undefined) return Effect.flatMap(this.slowAcquire(restore, undefined), then)
       // Whatever is handed to a waiter was just opened, returned or checked:
       // it needs no validation, so waiting is all there is to bound.
-      const waiter = new FiberWaiter<A>(this.now() + this.options.acquireTimeout)
+      const waiter = new FiberWaiter<A>(this.deadlineFromNow())
       return Effect.matchCauseEffect(restore(this.wait(waiter)), {
         // Interrupted (or failed by the pool): leave the line, and give back
         // a connection handed over in the meantime.
@@ -297,7 +309,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     first: Entry<A> | undefined
   ): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> {
     const attempt: Attempt<A> = { waiter: undefined, held: first, fromIdle: first !== undefined, dirty: false }
-    const deadline = this.now() + this.options.acquireTimeout
+    const deadline = this.deadlineFromNow()
     const loop: Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> = Effect.suspend(() => {
       if (attempt.held === undefined) {
         if (this.closed) return Effect.fail(this.closedError)
@@ -369,7 +381,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
-    const now = this.exactNow()
+    const now = this.now()
     let expired: Cause.Cause<PoolTimeoutError> | undefined
     for (let waiter = this.waiters.peek(); waiter !== undefined && waiter.deadline <= now; waiter = this.waiters.peek()) {
       expired ??= Cause.fail(this.timeoutError())
@@ -496,9 +508,10 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     if (this.manager.onAcquire !== undefined) {
       return this.runToPromise((restore) => this.slowAcquire(restore, undefined)).then(wrap)
     }
-    return new Promise<C>((resolve) =>
-      this.enqueue(new PromiseWaiter(this.now() + this.options.acquireTimeout, wrap, resolve))
-    )
+    const waiter = new PromiseWaiter<A, C>(this.deadlineFromNow(), wrap)
+    const promise = waiter.promise()
+    this.enqueue(waiter)
+    return promise
   }
 
   private runToPromise(
@@ -616,7 +629,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
       if (wanted <= 0 || (maxSize !== 0 && size >= maxSize)) return
       if (this.failures > 0) {
         if (this.pending > 0) return
-        const wait = this.nextAttemptAt - this.exactNow()
+        const wait = this.nextAttemptAt - this.now()
         if (wait > 0) {
           this.scheduleRetry(wait)
           return
@@ -664,7 +677,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     failuresBefore: number
   ): Effect.Effect<void> {
     this.pending--
-    const now = this.exactNow()
+    const now = this.now()
     let log: Effect.Effect<void> = Effect.void
     if (Exit.isSuccess(exit)) {
       this.failures = 0
@@ -726,7 +739,7 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   /** One maintenance pass; returns how long to sleep until the next deadline. */
   private sweep(): number {
     const { idleTimeout, keepaliveInterval, maxLifetime, minSize } = this.options
-    const now = this.exactNow()
+    const now = this.now()
     if (this.closed) return 60_000
     for (const entry of [...this.idle]) {
       if (this.isStale(entry, now)) {
@@ -799,14 +812,17 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
     return this.idle.length + this.inUse + this.pending
   }
 
-  /** The time for bookkeeping on the hot paths (may lag by the current microtask's work; see coarseClock). */
   private now(): number {
-    return this.coarseNow()
+    return this.clock.unsafeCurrentTimeMillis()
   }
 
-  /** The time for deciding a deadline has passed (timer, housekeeper, backoff). */
-  private exactNow(): number {
-    return this.clock.unsafeCurrentTimeMillis()
+  /**
+   * When a caller's `acquireTimeout` ends. Callers woken by one batch of
+   * releases join the line in consecutive microtasks, so they share one clock
+   * reading (see coarseClock: the deadline can only come early, by the lag).
+   */
+  private deadlineFromNow(): number {
+    return this.coarseNow() + this.options.acquireTimeout
   }
 
   snapshot(): PoolStats {
