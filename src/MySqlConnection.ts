@@ -40,10 +40,12 @@ export type QueryResult = ReadonlyArray<Row> | ResultHeader | ReadonlyArray<Read
 /**
  * A connection borrowed from the pool.
  *
- * The pool keeps it honest: a statement interrupted while running destroys
- * the connection (the next borrower never reads its results); a fatal error
- * marks it for disposal; a connection returned inside a transaction is rolled
- * back (or reset, with `resetOnRelease`) before anyone else gets it.
+ * The pool keeps it honest: a statement interrupted while running is
+ * abandoned (later statements in the same borrow wait behind it) and the
+ * connection is closed when it is given back, so the next borrower never
+ * meets it; a fatal error marks it for disposal; a connection returned inside
+ * a transaction is rolled back (or reset, with `resetOnRelease`) before
+ * anyone else gets it.
  *
  * @example
  * ```ts

@@ -17,8 +17,13 @@ import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope } from "effect"
 import * as Mysql from "mysql2"
 import * as MysqlPromise from "mysql2/promise"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import type { ConnectionPool } from "../../src/ConnectionPool.js"
 import { MySqlPool, Pool } from "../../src/index.js"
+import { PooledMySqlConnection } from "../../src/internal/mysqlConnection.js"
+import * as PooledSqlClient from "../../src/internal/sqlClient.js"
 import { createPool } from "../../src/promise.js"
+import { HandPool } from "./lib/handPool.js"
 import { percentileSorted } from "./lib/stats.js"
 import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
 
@@ -41,6 +46,12 @@ export interface E2eRun {
   readonly perCaller: { readonly min: number; readonly median: number; readonly max: number }
   /** Every caller within 10 % of the median caller. */
   readonly fair: boolean
+  /**
+   * CPU time (user + system) this Node process spent per statement: what the
+   * client side costs, less disturbed than wall time by other work on the
+   * machine (the server's own CPU is not in it).
+   */
+  readonly cpuMicrosPerStatement: number
 }
 
 export interface E2eResult {
@@ -113,6 +124,30 @@ const connect = (url: string) =>
     conn.on("error", () => {})
     conn.connect((error) => resume(error ? Effect.fail(error) : Effect.succeed(conn)))
   })
+
+/**
+ * The ceilings: the caller code of `ours-use`, `ours-scoped` and `ours-sql`
+ * over a zero-cost pool (the hand-written one: an array and a FIFO of
+ * callbacks, no timeouts, no checks, no accounting) of raw mysql2
+ * connections. No pool can do better than its ceiling, so a peer ratio a
+ * ceiling does not reach is out of reach for any pool.
+ */
+const handConnections = async (url: string, size: number) => {
+  const conns = await Promise.all(range(size).map(() => Effect.runPromise(connect(url))))
+  return { conns, close: () => Promise.all(conns.map((c) => c.promise().end())).then(() => undefined) }
+}
+
+const handAcquire = <T>(pool: HandPool<T>) =>
+  Effect.async<T>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
+
+/** The hand-written pool behind the `ConnectionPool` interface, as far as the SqlClient adapter uses it. */
+const handConnectionPool = <T>(pool: HandPool<T>): ConnectionPool<T, never> => {
+  const release = (item: T) => Effect.sync(() => pool.release(item))
+  return {
+    acquire: Effect.acquireRelease(handAcquire(pool), release),
+    use: (f) => Effect.acquireUseRelease(handAcquire(pool), f, release)
+  } as Partial<ConnectionPool<T, never>> as ConnectionPool<T, never>
+}
 
 const contenders: Record<string, (url: string, size: number) => Promise<Contender>> = {
   /** `Pool.use((conn) => conn.query("SELECT 1"))` over `MySqlPool.layer` */
@@ -197,6 +232,40 @@ const contenders: Record<string, (url: string, size: number) => Promise<Contende
       close: () => Effect.runPromise(Scope.close(scope, Exit.void))
     }
   },
+  /** Ceiling of `ours-use`: `acquireUseRelease` over the hand-written pool, callback query. */
+  "ceiling-use": async (url, size) => {
+    const { close, conns } = await handConnections(url, size)
+    const pool = new HandPool(conns)
+    const op = Effect.acquireUseRelease(
+      handAcquire(pool),
+      (conn) => query(conn, SELECT_1),
+      (conn) => Effect.sync(() => pool.release(conn))
+    )
+    return { run: effectRunner(op, Effect.runSync(Effect.context<never>())), close }
+  },
+  /** Ceiling of `ours-scoped`: `Effect.scoped` + one finalizer that gives back to the hand-written pool. */
+  "ceiling-scoped": async (url, size) => {
+    const { close, conns } = await handConnections(url, size)
+    const pool = new HandPool(conns)
+    const acquire = Effect.uninterruptible(Effect.flatMap(handAcquire(pool), (conn) =>
+      Effect.scopeWith((scope) =>
+        Effect.as(Scope.addFinalizer(scope, Effect.sync(() => pool.release(conn))), conn)
+      )))
+    const op = Effect.scoped(Effect.flatMap(acquire, (conn) => query(conn, SELECT_1)))
+    return { run: effectRunner(op, Effect.runSync(Effect.context<never>())), close }
+  },
+  /** Ceiling of `ours-sql`: this package's `SqlClient` adapter over the hand-written pool. */
+  "ceiling-sql": async (url, size) => {
+    const { close, conns } = await handConnections(url, size)
+    const pool = new HandPool(conns.map((conn) => new PooledMySqlConnection(conn, false, 5_000, () => {})))
+    const client = await Effect.runPromise(
+      PooledSqlClient.make(handConnectionPool(pool), { spanAttributes: [] }).pipe(Effect.provide(Reactivity.layer))
+    )
+    return {
+      run: effectRunner(client`SELECT 1`, Effect.runSync(Effect.context<never>())),
+      close
+    }
+  },
   /** One mysql2 connection, no pool: the single-caller floor. */
   raw: async (url) => {
     const conn = await MysqlPromise.createConnection(url)
@@ -206,9 +275,11 @@ const contenders: Record<string, (url: string, size: number) => Promise<Contende
 
 const measure = async (c: Contender, callers: number, seconds: number): Promise<E2eRun> => {
   const rec: Recorder = { latencies: [], counts: new Array<number>(callers).fill(0) }
+  const cpu = process.cpuUsage()
   const start = performance.now()
   await c.run(callers, start + seconds * 1000, rec)
   const elapsedMs = performance.now() - start
+  const { system, user } = process.cpuUsage(cpu)
   const sorted = Float64Array.from(rec.latencies).sort()
   const counts = Float64Array.from(rec.counts).sort()
   const med = percentileSorted(counts, 50)
@@ -220,7 +291,8 @@ const measure = async (c: Contender, callers: number, seconds: number): Promise<
     p50Ms: percentileSorted(sorted, 50),
     p99Ms: percentileSorted(sorted, 99),
     perCaller: { min: counts[0]!, median: med, max: counts[counts.length - 1]! },
-    fair: counts[0]! >= 0.9 * med && counts[counts.length - 1]! <= 1.1 * med
+    fair: counts[0]! >= 0.9 * med && counts[counts.length - 1]! <= 1.1 * med,
+    cpuMicrosPerStatement: (user + system) / rec.latencies.length
   }
 }
 
