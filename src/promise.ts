@@ -174,8 +174,8 @@ class PromisePool<A, C> implements PromisePoolBase<C> {
   private readonly wrapEntry = (entry: core.Entry<A>) => this.wrap(entry, this)
 
   acquire(): Promise<C> {
-    const conn = this.pool.acquireNowOrLater(this.wrapEntry)
-    return conn instanceof Promise ? conn : Promise.resolve(conn)
+    const entry = this.pool.takeReady()
+    return entry !== undefined ? Promise.resolve(this.wrap(entry, this)) : this.pool.acquireLater(this.wrapEntry)
   }
 
   release(handle: C): Promise<void> {

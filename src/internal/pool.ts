@@ -490,19 +490,32 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
   }
 
   /**
-   * Acquire for the Promise facade: a ready idle connection is returned at
-   * once, without running any effect; otherwise a promise. A waiter is a
-   * plain object, not a fiber; only validation and `onAcquire` go through the
-   * Effect runtime.
+   * For the Promise facade's fast road: the most recently returned idle
+   * connection, if it can be handed out as it is (nobody waiting, no
+   * validation or `onAcquire` due), taken without running any effect.
+   * Otherwise undefined, and the caller goes to `acquireLater`. (Two
+   * functions, each with one return type, keep both roads monomorphic.)
    */
-  acquireNowOrLater<C>(wrap: (entry: Entry<A>) => C): C | Promise<C> {
+  takeReady(): Entry<A> | undefined {
+    if (this.closed || this.waiters.size !== 0) return undefined
+    const entry = this.idle[this.idle.length - 1]
+    if (entry === undefined || this.isRetired(entry) || this.needsPrepare(entry)) return undefined
+    return this.takeIdle()
+  }
+
+  /**
+   * Acquire for the Promise facade when `takeReady` had nothing. A waiter is
+   * a plain object, not a fiber; only validation and `onAcquire` go through
+   * the Effect runtime.
+   */
+  acquireLater<C>(wrap: (entry: Entry<A>) => C): Promise<C> {
     if (this.closed) return Promise.reject(this.closedError)
     if (this.waiters.size === 0) {
       const entry = this.takeIdle()
       if (entry !== undefined) {
         return this.needsPrepare(entry) ?
           this.runToPromise((restore) => this.slowAcquire(restore, entry)).then(wrap) :
-          wrap(entry)
+          Promise.resolve(wrap(entry))
       }
     }
     if (this.manager.onAcquire !== undefined) {
