@@ -142,14 +142,19 @@ export interface PromiseConnectionManager<A> {
 const released: Promise<void> = Promise.resolve()
 
 /** The shared machinery: a core pool, its scope, and handles for borrowed entries. */
-class PromisePool<A, C> implements PromisePoolBase<C> {
+/** What the facade's handles have in common: the pool they belong to, and their entry until released. */
+interface Handle<A> {
+  readonly owner: unknown
+  entry: core.Entry<A> | undefined
+}
+
+class PromisePool<A, C extends Handle<A>> implements PromisePoolBase<C> {
   private shutdown: Promise<void> | undefined
 
   constructor(
     protected readonly pool: core.Pool<A, unknown, never>,
     private readonly scope: Scope.CloseableScope,
-    private readonly wrap: (entry: core.Entry<A>, pool: PromisePool<A, C>) => C,
-    private readonly entryOf: (handle: C) => core.Entry<A> | undefined
+    private readonly wrap: (entry: core.Entry<A>, pool: PromisePool<A, C>) => C
   ) {}
 
   get minsize() {
@@ -179,7 +184,11 @@ class PromisePool<A, C> implements PromisePoolBase<C> {
   }
 
   release(handle: C): Promise<void> {
-    const entry = this.entryOf(handle)
+    // Only this pool's handles, once each: the entry is cleared on release, and
+    // another pool's handle (or anything else) is left alone.
+    if (typeof handle !== "object" || handle === null || handle.owner !== this) return released
+    const entry = handle.entry
+    handle.entry = undefined
     if (entry === undefined || this.pool.releaseNow(entry)) return released
     return Effect.runPromise(this.pool.releaseWithHook(entry))
   }
@@ -210,7 +219,7 @@ class PromiseConnectionHandle implements PromiseConnection {
   constructor(
     public entry: core.Entry<PooledMySqlConnection> | undefined,
     private readonly conn: PooledMySqlConnection,
-    private readonly pool: PromisePool<PooledMySqlConnection, PromiseConnectionHandle>
+    readonly owner: PromisePool<PooledMySqlConnection, PromiseConnectionHandle>
   ) {}
   get threadId() {
     return this.conn.threadId
@@ -225,10 +234,10 @@ class PromiseConnectionHandle implements PromiseConnection {
     return this.conn.runPromise("execute", sql, params) as Promise<A>
   }
   release(): Promise<void> {
-    return this.pool.release(this)
+    return this.owner.release(this)
   }
   [Symbol.asyncDispose](): Promise<void> {
-    return this.pool.release(this)
+    return this.owner.release(this)
   }
 }
 
@@ -236,20 +245,14 @@ class LeaseHandle<A> implements Lease<A> {
   constructor(
     public entry: core.Entry<A> | undefined,
     readonly value: A,
-    private readonly pool: PromisePool<A, LeaseHandle<A>>
+    readonly owner: PromisePool<A, LeaseHandle<A>>
   ) {}
   release(): Promise<void> {
-    return this.pool.release(this)
+    return this.owner.release(this)
   }
   [Symbol.asyncDispose](): Promise<void> {
-    return this.pool.release(this)
+    return this.owner.release(this)
   }
-}
-
-const takeEntry = <A>(handle: { entry: core.Entry<A> | undefined }) => {
-  const entry = handle.entry
-  handle.entry = undefined
-  return entry
 }
 
 const poolOptionsOf = (options: AiomysqlNames & PoolOptions): PoolOptions => {
@@ -297,10 +300,8 @@ export const createPool = async (options: CreatePoolOptions = {}): Promise<MySql
   const pool = new PromisePool<PooledMySqlConnection, PromiseConnectionHandle>(
     made.value.pool as core.Pool<PooledMySqlConnection, unknown, never>,
     scope,
-    (entry, pool) => new PromiseConnectionHandle(entry, entry.conn, pool),
-    takeEntry
+    (entry, pool) => new PromiseConnectionHandle(entry, entry.conn, pool)
   )
-  // `release` accepts only this pool's handles; anything else is ignored, as a second release is.
   return Object.assign(pool, { echo: made.value.resolved.connect.echo }) as unknown as MySqlPromisePool
 }
 
@@ -344,7 +345,6 @@ export const createGenericPool = async <A>(
   return new PromisePool<A, LeaseHandle<A>>(
     made.value,
     scope,
-    (entry, pool) => new LeaseHandle(entry, entry.conn, pool),
-    takeEntry
+    (entry, pool) => new LeaseHandle(entry, entry.conn, pool)
   )
 }

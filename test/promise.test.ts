@@ -268,6 +268,30 @@ describe("createGenericPool", () => {
     expect(disposed.sort()).toEqual([1, 2])
   })
 
+  it("a queued caller gets the returned resource in its lease; another pool's lease is left alone", async () => {
+    let opened = 0
+    const manager = { create: async () => ({ id: ++opened }), dispose: async () => {} }
+    const pool = await createGenericPool(manager, { minsize: 1, maxsize: 1 })
+    const other = await createGenericPool(manager, { minsize: 1, maxsize: 1 })
+    const first = await pool.acquire()
+    const queued = pool.acquire()
+    expect(pool.stats.waiting).toBe(1)
+    await first.release()
+    const second = await queued
+    expect(second.value).toBe(first.value) // handed over in line, not a new one
+    const foreign = await other.acquire()
+    await pool.release(foreign)
+    await pool.release({ value: first.value } as never)
+    expect([pool.stats.inUse, other.stats.inUse]).toEqual([1, 1])
+    await second.release()
+    await foreign.release()
+    expect([pool.freesize, other.freesize]).toEqual([1, 1])
+    for (const p of [pool, other]) {
+      p.close()
+      await p.waitClosed()
+    }
+  })
+
   it("a failing create rejects the caller with that error, and the next caller gets a fresh attempt", async () => {
     let fail = true
     const pool = await createGenericPool(
