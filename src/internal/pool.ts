@@ -465,7 +465,9 @@ class Pool<A, E, R> implements ConnectionPool<A, E> {
 
   /**
    * Give a connection back at once when no `onRelease` needs to run (none,
-   * or `isDirty` says there is nothing to undo, or it is going away anyway).
+   * or `isDirty` says there is nothing to undo, or the pool closed, cleared or
+   * invalidated it). An expired one still runs the hook: telling would cost a
+   * clock read on every release, and `deliver` disposes of it right after.
    * False when the caller must run `releaseWithHook`.
    */
   releaseNow(entry: Entry<A>): boolean {
