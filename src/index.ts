@@ -9,18 +9,18 @@
  */
 
 /** The generic pool: `ConnectionPool.make(manager, options)`. @since 0.1.0 */
-export * as ConnectionPool from "./ConnectionPool.js"
+export * as ConnectionPool from "./core/ConnectionPool.js"
 
 /** Pool options, their defaults and their validation. @since 0.1.0 */
-export * as PoolOptions from "./PoolOptions.js"
+export * as PoolOptions from "./core/PoolOptions.js"
 
 /** MySQL layers: `MySqlPool.layer`, `MySqlPool.layerConfig`, `MySqlPool.envConfig`. @since 0.1.0 */
-export * as MySqlPool from "./MySqlPool.js"
+export * as MySqlPool from "./mysql/MySqlPool.js"
 
-export { MySqlPoolLive } from "./MySqlPool.js"
-export type { MySqlPoolConfig } from "./MySqlPool.js"
-export { Pool } from "./Pool.js"
-export type { MySqlConnection, QueryResult, ResultHeader, Row } from "./MySqlConnection.js"
-export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
-export type { ConnectionManager, PoolStats } from "./ConnectionPool.js"
+export { MySqlPoolLive } from "./mysql/MySqlPool.js"
+export type { MySqlPoolConfig } from "./mysql/MySqlPool.js"
+export { Pool } from "./mysql/Pool.js"
+export type { MySqlConnection, QueryResult, ResultHeader, Row } from "./mysql/MySqlConnection.js"
+export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./core/PoolError.js"
+export type { ConnectionManager, PoolStats } from "./core/ConnectionPool.js"
 export { SqlError } from "@effect/sql/SqlError"

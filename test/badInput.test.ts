@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigError, ConfigProvider, Effect, Layer } from "effect"
 import { ConnectionPool, MySqlPool, MySqlPoolLive, PoolConfigError } from "../src/index.js"
-import { createGenericPool, createPool } from "../src/promise.js"
+import { createGenericPool, createPool } from "../src/promise/index.js"
 
 // Never contacted: every case fails validation before a connection is opened.
 const url = "mysql://app:s3cret-pw@127.0.0.1:1/test"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
-import { millisFrom } from "../src/internal/coarseClock.js"
+import { millisFrom } from "../src/core/internal/coarseClock.js"
 
 describe("coarseClock (the clock that stamps waiters' deadlines)", () => {
   it("the live clock's reading is never ahead of the time, and is read afresh in a later microtask", async () => {

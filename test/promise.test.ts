@@ -7,8 +7,8 @@ import { Effect, Exit, Scope } from "effect"
 import * as mysql from "mysql2/promise"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
-import type { MySqlPromisePool } from "../src/promise.js"
-import { createGenericPool, createPool } from "../src/promise.js"
+import type { MySqlPromisePool } from "../src/promise/index.js"
+import { createGenericPool, createPool } from "../src/promise/index.js"
 import { type MariaDbServer, start } from "../src/testing/index.js"
 
 let server: MariaDbServer

@@ -33,7 +33,7 @@ const writeExamples = () => {
         paths: {
           "effect-connection-pool": ["../src/index.ts"],
           "effect-connection-pool/testing": ["../src/testing/index.ts"],
-          "effect-connection-pool/promise": ["../src/promise.ts"]
+          "effect-connection-pool/promise": ["../src/promise/index.ts"]
         }
       },
       include: ["*.ts"],

@@ -18,11 +18,11 @@ import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope 
 import * as Mysql from "mysql2"
 import * as MysqlPromise from "mysql2/promise"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { ConnectionPool } from "../../src/ConnectionPool.js"
+import type { ConnectionPool } from "../../src/index.js"
 import { MySqlPool, Pool } from "../../src/index.js"
-import { PooledMySqlConnection } from "../../src/internal/mysqlConnection.js"
-import * as PooledSqlClient from "../../src/internal/sqlClient.js"
-import { createPool } from "../../src/promise.js"
+import { PooledMySqlConnection } from "../../src/mysql/internal/connection.js"
+import * as PooledSqlClient from "../../src/mysql/internal/sqlClient.js"
+import { createPool } from "../../src/promise/index.js"
 import { HandPool } from "./lib/handPool.js"
 import { percentileSorted } from "./lib/stats.js"
 import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
@@ -141,12 +141,12 @@ const handAcquire = <T>(pool: HandPool<T>) =>
   Effect.async<T>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
 
 /** The hand-written pool behind the `ConnectionPool` interface, as far as the SqlClient adapter uses it. */
-const handConnectionPool = <T>(pool: HandPool<T>): ConnectionPool<T, never> => {
+const handConnectionPool = <T>(pool: HandPool<T>): ConnectionPool.ConnectionPool<T, never> => {
   const release = (item: T) => Effect.sync(() => pool.release(item))
   return {
     acquire: Effect.acquireRelease(handAcquire(pool), release),
     use: (f) => Effect.acquireUseRelease(handAcquire(pool), f, release)
-  } as Partial<ConnectionPool<T, never>> as ConnectionPool<T, never>
+  } as Partial<ConnectionPool.ConnectionPool<T, never>> as ConnectionPool.ConnectionPool<T, never>
 }
 
 const contenders: Record<string, (url: string, size: number) => Promise<Contender>> = {

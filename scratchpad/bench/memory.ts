@@ -14,7 +14,7 @@ import { Deferred, Effect, type Fiber, FiberId, Pool as EffectPool, Scope } from
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import { ConnectionPool } from "../../src/index.js"
-import { createGenericPool } from "../../src/promise.js"
+import { createGenericPool } from "../../src/promise/index.js"
 import { HandPool } from "./lib/handPool.js"
 import { args, emit, fail, profileStart, profileStop, sleep } from "./lib/worker.js"
 

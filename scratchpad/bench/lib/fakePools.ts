@@ -7,7 +7,7 @@ import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import { ConnectionPool } from "../../../src/index.js"
-import { createGenericPool } from "../../../src/promise.js"
+import { createGenericPool } from "../../../src/promise/index.js"
 import { HandPool } from "./handPool.js"
 import { range } from "./worker.js"
 

@@ -9,7 +9,7 @@
  *   node scratchpad/bench/.build/scratchpad/bench/diag-canceler.js
  */
 import { Effect } from "effect"
-import { range } from "./lib/worker.js"
+import { range } from "../lib/worker.js"
 
 const N = 200_000
 const FIBERS = 16

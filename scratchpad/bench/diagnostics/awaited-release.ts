@@ -9,8 +9,8 @@
  *   node scratchpad/bench/.build/scratchpad/bench/diag-awaited-release.js plain
  *   node scratchpad/bench/.build/scratchpad/bench/diag-awaited-release.js awaited
  */
-import { HandPool } from "./lib/handPool.js"
-import { range } from "./lib/worker.js"
+import { HandPool } from "../lib/handPool.js"
+import { range } from "../lib/worker.js"
 
 const CALLERS = 100
 const settled: Promise<void> = Promise.resolve()

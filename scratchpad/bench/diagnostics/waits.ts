@@ -6,9 +6,9 @@
  *   node scratchpad/bench/.build/scratchpad/bench/diag-waits.js
  */
 import { Effect, Exit, Scope } from "effect"
-import { ConnectionPool } from "../../src/index.js"
-import { HandPool } from "./lib/handPool.js"
-import { range } from "./lib/worker.js"
+import { ConnectionPool } from "../../../src/index.js"
+import { HandPool } from "../lib/handPool.js"
+import { range } from "../lib/worker.js"
 
 const CALLERS = Number(process.env["CALLERS"] ?? "100")
 const SECONDS = 1

@@ -13,11 +13,11 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Mysql from "mysql2"
-import * as ConnectionPool from "./ConnectionPool.js"
+import * as ConnectionPool from "../core/ConnectionPool.js"
 import * as sqlClient from "./internal/sqlClient.js"
 import type { MySqlConnection, QueryResult } from "./MySqlConnection.js"
-import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
-import type { PoolOptions } from "./PoolOptions.js"
+import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../core/PoolError.js"
+import type { PoolOptions } from "../core/PoolOptions.js"
 
 /**
  * The pool of MySQL connections, provided by `MySqlPool.layer`,

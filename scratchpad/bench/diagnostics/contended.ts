@@ -7,9 +7,9 @@
  *   node scratchpad/bench/.build/scratchpad/bench/diag-contended.js
  */
 import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
-import { ConnectionPool } from "../../src/index.js"
-import { HandPool } from "./lib/handPool.js"
-import { range } from "./lib/worker.js"
+import { ConnectionPool } from "../../../src/index.js"
+import { HandPool } from "../lib/handPool.js"
+import { range } from "../lib/worker.js"
 
 const CALLERS = Number(process.env["CALLERS"] ?? "100")
 const SECONDS = Number(process.env["SECONDS"] ?? "1")

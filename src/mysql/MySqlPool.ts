@@ -18,13 +18,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Mysql from "mysql2"
-import type * as ConnectionPool from "./ConnectionPool.js"
-import * as mysqlPool from "./internal/mysqlPool.js"
+import type * as ConnectionPool from "../core/ConnectionPool.js"
+import * as mysqlPool from "./internal/pool.js"
 import * as sqlClient from "./internal/sqlClient.js"
 import type { MySqlConnection } from "./MySqlConnection.js"
 import { Pool } from "./Pool.js"
-import { PoolConfigError } from "./PoolError.js"
-import type * as PoolOptions from "./PoolOptions.js"
+import { PoolConfigError } from "../core/PoolError.js"
+import type * as PoolOptions from "../core/PoolOptions.js"
 
 /**
  * Everything `MySqlPool.layer` takes: where and how to connect (mysql2's

@@ -8,7 +8,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/pool.js"
+import * as internal from "./internal/engine.js"
 import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
 import type { PoolOptions } from "./PoolOptions.js"
 

@@ -10,12 +10,12 @@
  */
 import { Deferred, Effect, FiberId, Scope } from "effect"
 import * as GenericPool from "generic-pool"
-import { ConnectionPool } from "../../src/index.js"
-import { createGenericPool } from "../../src/promise.js"
+import { ConnectionPool } from "../../../src/index.js"
+import { createGenericPool } from "../../../src/promise/index.js"
 import * as v8 from "node:v8"
-import { census, diff } from "./lib/heapDiff.js"
-import { HandPool } from "./lib/handPool.js"
-import { sleep } from "./lib/worker.js"
+import { census, diff } from "../lib/heapDiff.js"
+import { HandPool } from "../lib/handPool.js"
+import { sleep } from "../lib/worker.js"
 
 const N = 10_000
 const gc = () => {

@@ -12,7 +12,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ConnectionPool } from "../ConnectionPool.js"
+import type { ConnectionPool } from "../../core/ConnectionPool.js"
 
 /** What a pooled connection must offer for the client to run statements on it. */
 export interface StatementRunner {

@@ -8,7 +8,7 @@ import { asyncPauseResume } from "@effect/sql/SqlStream"
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import * as Mysql from "mysql2"
-import type { ConnectionManager } from "../ConnectionPool.js"
+import type { ConnectionManager } from "../../core/ConnectionPool.js"
 import type { MySqlConnection, QueryResult } from "../MySqlConnection.js"
 
 const SERVER_STATUS_IN_TRANS = 0x0001

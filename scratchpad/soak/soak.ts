@@ -1,11 +1,11 @@
 /**
- * Soak run (`tsx scratchpad/soak.ts`; not part of `npm test`): a mixed
+ * Soak run (`tsx scratchpad/soak/soak.ts`; not part of `npm test`): a mixed
  * workload through the pool with periodic faults, for SOAK_MINUTES (default
  * 10, fractions allowed), against a throwaway MariaDB reached through the
  * fault proxy. Never touches any other server.
  *
- *   SOAK_MINUTES=1 npx tsx scratchpad/soak.ts
- *   SOAK_MINUTES=30 SOAK_CALLERS=24 npx tsx scratchpad/soak.ts
+ *   SOAK_MINUTES=1 npx tsx scratchpad/soak/soak.ts
+ *   SOAK_MINUTES=30 SOAK_CALLERS=24 npx tsx scratchpad/soak/soak.ts
  *
  * Workload: SOAK_CALLERS (default 12) callers, each looping over SELECT 1 via
  * `Pool.use` (about 80 %), a short transaction through the `SqlClient` (15 %),
@@ -29,11 +29,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Cause, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Scope } from "effect"
-import { MySqlPool, Pool } from "../src/index.js"
-import type { PoolStats } from "../src/index.js"
-import { start } from "../src/testing/index.js"
-import type { MariaDbServer } from "../src/testing/index.js"
-import * as FaultProxy from "../test/support/FaultProxy.js"
+import { MySqlPool, Pool } from "../../src/index.js"
+import type { PoolStats } from "../../src/index.js"
+import { start } from "../../src/testing/index.js"
+import type { MariaDbServer } from "../../src/testing/index.js"
+import * as FaultProxy from "../../test/support/FaultProxy.js"
 
 const minutes = Number(process.env["SOAK_MINUTES"] ?? "10")
 const callers = Number(process.env["SOAK_CALLERS"] ?? "12")

@@ -8,8 +8,8 @@
  *   node scratchpad/bench/.build/scratchpad/bench/diag-fork.js
  */
 import { Effect } from "effect"
-import { HandPool } from "./lib/handPool.js"
-import { range } from "./lib/worker.js"
+import { HandPool } from "../lib/handPool.js"
+import { range } from "../lib/worker.js"
 
 const CALLERS = 1000
 const SIZE = 10
