@@ -14,13 +14,21 @@ export * as ConnectionPool from "./core/ConnectionPool.js"
 /** Pool options, their defaults and their validation. @since 0.1.0 */
 export * as PoolOptions from "./core/PoolOptions.js"
 
-/** MySQL layers: `MySqlPool.layer`, `MySqlPool.layerConfig`, `MySqlPool.envConfig`. @since 0.1.0 */
+/**
+ * MySQL layers and their building blocks: `MySqlPool.layer`,
+ * `MySqlPool.layerConfig`, `MySqlPool.envConfig`, `MySqlPool.make`,
+ * `MySqlPool.makeManager`, `MySqlPool.makeSqlClient`. @since 0.1.0
+ */
 export * as MySqlPool from "./mysql/MySqlPool.js"
 
+// Declared once, in MySqlPool.ts. The namespace above also carries them
+// (`MySqlPool.MySqlPoolLive`, `MySqlPool.MySqlPoolConfig`) because it
+// re-exports the whole module; these root-level names are the ones the
+// README uses (`import { MySqlPoolLive } from "effect-connection-pool"`).
 export { MySqlPoolLive } from "./mysql/MySqlPool.js"
 export type { MySqlPoolConfig } from "./mysql/MySqlPool.js"
 export { Pool } from "./mysql/Pool.js"
-export type { MySqlConnection, QueryResult, ResultHeader, Row } from "./mysql/MySqlConnection.js"
+export type { MySqlConnection, PooledConnection, QueryResult, ResultHeader, Row } from "./mysql/MySqlConnection.js"
 export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./core/PoolError.js"
 export type { ConnectionManager, PoolStats } from "./core/ConnectionPool.js"
 export { SqlError } from "@effect/sql/SqlError"

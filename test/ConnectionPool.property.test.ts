@@ -8,6 +8,7 @@ import * as fc from "effect/FastCheck"
 import { ConnectionPool } from "../src/index.js"
 import { makeFake } from "./support/FakeManager.js"
 import type { FakeConn } from "./support/FakeManager.js"
+import { advanceClockUntil } from "./support/waitUntil.js"
 
 type Op =
   | { readonly _tag: "acquire" }
@@ -95,7 +96,7 @@ describe("ConnectionPool: random interleavings", () => {
         const check = Effect.gen(function*() {
           const s = yield* pool.stats
           if (s.size > maxSize) violations.push(`size ${s.size} > maxSize ${maxSize}`)
-          if (s.size !== s.idle + s.inUse + s.pending) violations.push(`size ${s.size} is not idle+inUse+pending`)
+          if (s.size !== s.idle + s.inUse + s.checking + s.pending) violations.push(`size ${s.size} is not idle+inUse+checking+pending`)
           if (s.inUse < borrowed.size) violations.push(`inUse ${s.inUse} < ${borrowed.size} borrowed`)
           if (fake.open() > maxSize) violations.push(`${fake.open()} connections open > maxSize ${maxSize}`)
         })
@@ -148,10 +149,7 @@ describe("ConnectionPool: random interleavings", () => {
         // Let everyone go, close the scope (graceful close, bounded by closeTimeout), and account.
         for (const h of holders) yield* Deferred.succeed(h.release, undefined)
         const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-        for (let i = 0; i < 50 && closing.unsafePoll() === null; i++) {
-          yield* TestClock.adjust("100 millis")
-          yield* settle
-        }
+        yield* advanceClockUntil(Effect.sync(() => closing.unsafePoll() !== null), "100 millis", "the scope closed", 50)
         expect(closing.unsafePoll()).not.toBeNull()
         yield* Effect.forEach(holders, (h) => Fiber.await(h.fiber))
         expect(violations).toEqual([])

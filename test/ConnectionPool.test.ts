@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
 import { ConnectionPool, PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
-import { eventually, eventuallyAdvancing } from "./support/eventually.js"
+import { advanceClockUntil, yieldUntil } from "./support/waitUntil.js"
 import { FakeError, makeFake } from "./support/FakeManager.js"
 
 /** Borrow a connection in a fiber of its own and hold it until `done` is completed. */
@@ -58,7 +58,7 @@ describe("ConnectionPool: sizing", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 0, maxSize: 0 })
       const done = yield* Deferred.make<void>()
       const fibers = yield* Effect.forEach(Array.from({ length: 50 }), () => hold(pool, done))
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 50), "50 borrowed")
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 50), "50 borrowed")
       expect(yield* pool.stats).toMatchObject({ size: 50, waiting: 0, maxSize: 0 })
       yield* Deferred.succeed(done, undefined)
       yield* Fiber.joinAll(fibers)
@@ -70,7 +70,7 @@ describe("ConnectionPool: sizing", () => {
       const fake = makeFake()
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 2, maxSize: 4 })
       for (const conn of [...fake.created]) yield* pool.invalidate(conn)
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 2), "refilled to 2")
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 2), "refilled to 2")
       expect(fake.disposed.map((c) => c.id)).toEqual([1, 2])
       expect(fake.created).toHaveLength(4)
     }))
@@ -84,11 +84,11 @@ describe("ConnectionPool: fairness", () => {
       const order: Array<number> = []
       const first = yield* Deferred.make<void>()
       const holder = yield* hold(pool, first)
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1))
       const waiters = []
       for (let i = 1; i <= 5; i++) {
         waiters.push(yield* Effect.fork(pool.use(() => Effect.sync(() => order.push(i)))))
-        yield* eventually(Effect.map(pool.stats, (s) => s.waiting === i), `waiter ${i} queued`)
+        yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === i), `waiter ${i} queued`)
       }
       // Release and immediately ask again from this fiber: it must queue behind all five.
       yield* Deferred.succeed(first, undefined)
@@ -106,7 +106,7 @@ describe("ConnectionPool: fairness", () => {
       const scope = yield* Scope.make()
       const conn = yield* Scope.extend(pool.acquire, scope)
       const waiter = yield* Effect.fork(pool.use((c) => Deferred.succeed(gotIt, c.id)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* Scope.close(scope, Exit.void)
       // Handed over on return, never parked as idle where someone else could take it.
       expect((yield* pool.stats).idle).toBe(0)
@@ -170,7 +170,7 @@ describe("ConnectionPool: timeouts and interruption", () => {
       const done = yield* Deferred.make<void>()
       yield* hold(pool, done)
       const waiter = yield* Effect.fork(Effect.either(pool.use(() => Effect.void)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* TestClock.adjust("999 millis")
       expect(waiter.unsafePoll()).toBeNull()
       yield* TestClock.adjust("1 millis")
@@ -182,7 +182,7 @@ describe("ConnectionPool: timeouts and interruption", () => {
       expect(error.message).toContain("1s")
       expect(yield* pool.stats).toMatchObject({ waiting: 0, inUse: 1, size: 1 })
       yield* Deferred.succeed(done, undefined)
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 1))
     }))
 
   it.scoped("a timeout while the connection is being opened gives that connection to the pool", () =>
@@ -196,11 +196,11 @@ describe("ConnectionPool: timeouts and interruption", () => {
       })
       fake.controls.createDelay = 3_000
       const waiter = yield* Effect.fork(Effect.flip(pool.acquire.pipe(Effect.scoped)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.pending === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.pending === 1))
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(waiter)).toBeInstanceOf(PoolTimeoutError)
       yield* TestClock.adjust("2 seconds")
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 1))
       expect(yield* pool.stats).toMatchObject({ size: 1, pending: 0, waiting: 0 })
       expect(fake.created).toHaveLength(1)
       expect(fake.disposed).toHaveLength(0)
@@ -212,9 +212,9 @@ describe("ConnectionPool: timeouts and interruption", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 0, maxSize: 1 })
       fake.controls.createDelay = 1_000
       const first = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1 && s.pending === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1 && s.pending === 1))
       const second = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 2))
       yield* Fiber.interrupt(first)
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(second)).toBe(1)
@@ -229,7 +229,7 @@ describe("ConnectionPool: timeouts and interruption", () => {
       const scope = yield* Scope.make()
       yield* Scope.extend(pool.acquire, scope)
       const waiter = yield* Effect.fork(pool.use(() => Effect.never))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       // Hand-off and interruption land before the waiter's fiber runs again.
       yield* Scope.close(scope, Exit.void)
       yield* Fiber.interrupt(waiter)
@@ -250,7 +250,7 @@ describe("ConnectionPool: timeouts and interruption", () => {
       const scope = yield* Scope.make()
       yield* Scope.extend(pool.acquire, scope)
       const queued = yield* Effect.fork(Effect.exit(pool.use(thrower)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* Scope.close(scope, Exit.void)
       expect(yield* Fiber.join(queued)).toStrictEqual(Exit.die(boom))
       expect(yield* pool.stats).toMatchObject({ size: 1, idle: 1, inUse: 0, waiting: 0 })
@@ -268,7 +268,7 @@ describe("ConnectionPool: timeouts and interruption", () => {
       })
       fake.controls.createDelay = 60_000
       const waiter = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.pending === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.pending === 1))
       yield* TestClock.adjust("2 seconds")
       const error = yield* Fiber.join(waiter)
       expect(error).toBeInstanceOf(PoolTimeoutError)
@@ -286,7 +286,7 @@ describe("ConnectionPool: failing creates", () => {
       const error = yield* Effect.flip(pool.use(() => Effect.void))
       expect(error).toEqual(new FakeError({ reason: "create" }))
       const later = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* TestClock.adjust("1 second") // past the first backoff step
       expect(yield* Fiber.join(later)).toBe(1)
       expect(fake.calls.create).toBe(2)
@@ -302,7 +302,7 @@ describe("ConnectionPool: failing creates", () => {
         Array.from({ length: 200 }),
         () => Effect.fork(Effect.either(pool.use(() => Effect.void)))
       )
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting + s.pending > 0))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting + s.pending > 0))
       let maxPending = 0
       for (let ms = 0; ms < 20_000; ms += 100) {
         yield* TestClock.adjust("100 millis")
@@ -314,7 +314,7 @@ describe("ConnectionPool: failing creates", () => {
       // 10 + about 15 backoff steps (10 ms doubling to 5 s) + about 3 at the 5 s cap: far below 200 callers.
       expect(attemptsWhileDown).toBeLessThan(40)
       fake.controls.down = false
-      yield* eventuallyAdvancing(
+      yield* advanceClockUntil(
         Effect.sync(() => callers.every((f) => f.unsafePoll() !== null)),
         "10 millis",
         "every caller served after recovery"
@@ -324,7 +324,7 @@ describe("ConnectionPool: failing creates", () => {
       expect(ok).toBeGreaterThan(0)
       expect(ok + results.filter((r) => r._tag === "Left").length).toBe(200)
       // Opens started for callers served meanwhile by other connections still land (as idle).
-      yield* eventuallyAdvancing(Effect.map(pool.stats, (s) => s.pending === 0), "10 millis", "opens settled")
+      yield* advanceClockUntil(Effect.map(pool.stats, (s) => s.pending === 0), "10 millis", "opens settled")
       expect(yield* pool.stats).toMatchObject({ waiting: 0, inUse: 0, pending: 0 })
     }))
 
@@ -334,7 +334,7 @@ describe("ConnectionPool: failing creates", () => {
       fake.controls.failCreates = 2
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 2 })
       expect((yield* pool.stats).idle).toBe(0)
-      yield* eventuallyAdvancing(Effect.map(pool.stats, (s) => s.idle === 1), "10 millis", "refilled after backoff")
+      yield* advanceClockUntil(Effect.map(pool.stats, (s) => s.idle === 1), "10 millis", "refilled after backoff")
       expect(fake.calls.create).toBe(3)
     }))
 
@@ -345,7 +345,7 @@ describe("ConnectionPool: failing creates", () => {
       fake.controls.down = true
       yield* Effect.flip(pool.use(() => Effect.void)) // first caller gets the create error
       const second = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* TestClock.adjust("3 seconds")
       const error = yield* Fiber.join(second)
       // Either its own attempt's error or, if the backoff outlasted it, a timeout explaining why.
@@ -368,7 +368,7 @@ describe("ConnectionPool: hooks", () => {
       expect(fake.calls.isAlive).toBe(2)
       expect(id).toBe(3)
       expect(fake.disposed.map((c) => c.id).sort()).toEqual([1, 2])
-      yield* eventually(Effect.map(pool.stats, (s) => s.size === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.size === 2))
     }))
 
   it.scoped("a failing onAcquire on an idle connection disposes it and tries another", () =>
@@ -377,7 +377,7 @@ describe("ConnectionPool: hooks", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 1 })
       fake.controls.failOnAcquire = true
       const fiber = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
-      yield* eventually(Effect.sync(() => fake.disposed.length === 1))
+      yield* yieldUntil(Effect.sync(() => fake.disposed.length === 1))
       fake.controls.failOnAcquire = false
       // The replacement is fresh: onAcquire succeeds now.
       expect(yield* Fiber.join(fiber)).toBe(2)
@@ -391,7 +391,7 @@ describe("ConnectionPool: hooks", () => {
       fake.controls.failOnAcquire = true
       const error = yield* Effect.flip(pool.use(() => Effect.void))
       expect(error).toEqual(new FakeError({ reason: "onAcquire" }))
-      yield* eventually(Effect.sync(() => fake.disposed.length === 1))
+      yield* yieldUntil(Effect.sync(() => fake.disposed.length === 1))
       expect(yield* pool.stats).toMatchObject({ size: 0, inUse: 0 })
     }))
 
@@ -403,7 +403,7 @@ describe("ConnectionPool: hooks", () => {
       yield* pool.use(() => Effect.void)
       expect(fake.disposed.map((c) => c.id)).toEqual([1])
       fake.controls.failOnRelease = false
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 1))
       expect(yield* pool.use((c) => Effect.succeed(c.id))).toBe(2)
     }))
 
@@ -413,7 +413,7 @@ describe("ConnectionPool: hooks", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 2, maxSize: 2 })
       fake.controls.dieOnDispose = true
       yield* pool.invalidate(fake.created[0]!)
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 2))
       expect(fake.disposed).toHaveLength(1)
       yield* pool.close
       expect(fake.disposed).toHaveLength(3)
@@ -447,8 +447,8 @@ describe("ConnectionPool: recycling, idle timeout, keepalive", () => {
       expect(fake.disposed.map((c) => c.id)).not.toContain(borrowedId)
       expect(fake.disposed).toHaveLength(9)
       yield* Deferred.succeed(done, undefined)
-      yield* eventually(Effect.sync(() => fake.disposed.length === 10), "expired connection closed on return")
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 10))
+      yield* yieldUntil(Effect.sync(() => fake.disposed.length === 10), "expired connection closed on return")
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 10))
       expect(fake.created.filter((c) => c.disposed === 0).every((c) => c.id > 10)).toBe(true)
     }))
 
@@ -487,11 +487,29 @@ describe("ConnectionPool: recycling, idle timeout, keepalive", () => {
       yield* TestClock.adjust("29 seconds")
       expect(fake.calls.isAlive).toBe(0)
       yield* TestClock.adjust("1 second")
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 2 && fake.created.length === 3))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 2 && fake.created.length === 3))
       expect(fake.calls.isAlive).toBe(2)
       expect(fake.disposed.map((c) => c.id)).toEqual([1])
       yield* TestClock.adjust("30 seconds")
       expect(fake.calls.isAlive).toBe(4)
+    }))
+
+  it.scoped("a connection under a keepalive check counts as checking, not in use, and nobody borrows it meanwhile", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: [] })
+      const pool = yield* ConnectionPool.make({
+        ...fake.manager,
+        isAlive: () => Effect.as(Effect.sleep("1 second"), true)
+      }, { minSize: 1, maxSize: 1, keepaliveInterval: "30 seconds", maxLifetime: 0, idleTimeout: 0 })
+      yield* TestClock.adjust("30 seconds")
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.checking === 1))
+      expect(yield* pool.stats).toMatchObject({ size: 1, idle: 0, inUse: 0, checking: 1, waiting: 0 })
+      const borrower = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(borrower)).toBe(1)
+      expect(yield* pool.stats).toMatchObject({ size: 1, idle: 1, inUse: 0, checking: 0 })
+      expect(fake.created).toHaveLength(1)
     }))
 
   it.scoped("keepalive checks do not keep a surplus idle connection from idling out", () =>
@@ -506,10 +524,10 @@ describe("ConnectionPool: recycling, idle timeout, keepalive", () => {
       })
       yield* pool.use(() => Effect.void)
       yield* TestClock.adjust("2 minutes")
-      yield* eventually(Effect.sync(() => fake.calls.isAlive === 2))
+      yield* yieldUntil(Effect.sync(() => fake.calls.isAlive === 2))
       expect((yield* pool.stats).idle).toBe(1)
       yield* TestClock.adjust("61 seconds")
-      yield* eventually(Effect.map(pool.stats, (s) => s.size === 0))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.size === 0))
       expect(fake.disposed).toHaveLength(1)
     }))
 
@@ -521,7 +539,7 @@ describe("ConnectionPool: recycling, idle timeout, keepalive", () => {
       const first = yield* Scope.extend(pool.acquire, scope)
       yield* TestClock.adjust("2 minutes")
       const waiter = yield* Effect.fork(pool.use((c) => Effect.succeed(c.id)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       yield* Scope.close(scope, Exit.void)
       expect(yield* Fiber.join(waiter)).not.toBe(first.id)
       expect(fake.disposed.map((c) => c.id)).toEqual([first.id])
@@ -556,7 +574,7 @@ describe("ConnectionPool: invalidate and clear", () => {
         })
       )
       expect(b!.disposed).toBe(1)
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 2))
     }))
 
   it.scoped("clear disposes idle now, borrowed on return, and refills to minSize", () =>
@@ -565,16 +583,16 @@ describe("ConnectionPool: invalidate and clear", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 2, maxSize: 3 })
       const done = yield* Deferred.make<void>()
       const holder = yield* hold(pool, done)
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1))
       yield* pool.clear
       // The borrowed (stale) connection still counts until it is back.
-      yield* eventually(Effect.map(pool.stats, (s) => s.idle === 1 && s.size === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 1 && s.size === 2))
       expect(fake.disposed).toHaveLength(1)
       yield* Deferred.succeed(done, undefined)
       const held = yield* Fiber.join(holder)
       expect(held.disposed).toBe(1)
       expect(fake.disposed).toHaveLength(2)
-      yield* eventually(Effect.map(pool.stats, (s) => s.size === 2 && s.idle === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.size === 2 && s.idle === 2))
       expect(fake.created).toHaveLength(4)
     }))
 })
@@ -587,9 +605,9 @@ describe("ConnectionPool: close and terminate", () => {
       const done = yield* Deferred.make<void>()
       yield* hold(pool, done)
       yield* hold(pool, done)
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 2))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 2))
       const waiter = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.waiting === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.waiting === 1))
       const closing = yield* Effect.fork(pool.close)
       expect(yield* Fiber.join(waiter)).toBeInstanceOf(PoolClosedError)
       expect(yield* Effect.flip(pool.use(() => Effect.void))).toBeInstanceOf(PoolClosedError)
@@ -609,10 +627,10 @@ describe("ConnectionPool: close and terminate", () => {
       const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 2 })
       const done = yield* Deferred.make<void>()
       const holder = yield* hold(pool, done)
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1))
       fake.controls.createDelay = 10_000
       const opening = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
-      yield* eventually(Effect.map(pool.stats, (s) => s.pending === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.pending === 1))
       yield* pool.terminate
       expect(fake.created.map((c) => c.disposed)).toEqual([1])
       expect(yield* pool.stats).toMatchObject({ size: 0, inUse: 0, pending: 0 })
@@ -630,9 +648,9 @@ describe("ConnectionPool: close and terminate", () => {
       const pool = yield* Scope.extend(ConnectionPool.make(fake.manager, { minSize: 3, maxSize: 3 }), scope)
       const done = yield* Deferred.make<void>()
       yield* hold(pool, done)
-      yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1))
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* eventually(Effect.sync(() => fake.disposed.length === 2), "idle ones closed first")
+      yield* yieldUntil(Effect.sync(() => fake.disposed.length === 2), "idle ones closed first")
       expect(closing.unsafePoll()).toBeNull()
       yield* Deferred.succeed(done, undefined)
       yield* Fiber.join(closing)
@@ -647,7 +665,7 @@ describe("ConnectionPool: close and terminate", () => {
         Effect.gen(function*() {
           const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 1, closeTimeout: "5 seconds" })
           yield* Effect.forkDaemon(pool.use(() => Effect.never))
-          yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1))
+          yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1))
           const closing = yield* Effect.fork(pool.close)
           yield* TestClock.adjust("5 seconds")
           yield* Fiber.join(closing)

@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Schedule, TestServices } from "effect"
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as mysql from "mysql2/promise"
 import { MariaDb, start } from "../src/testing/MariaDbServer.js"
+import { pollUntil } from "./support/waitUntil.js"
 
 /** Whether the process exists and is not a zombie waiting to be reaped. */
 const isAlive = (pid: number): boolean => {
@@ -38,14 +39,6 @@ const connect = (options: mysql.ConnectionOptions | string) =>
 
 const selectOne = (conn: mysql.Connection) =>
   Effect.promise(() => conn.query("SELECT 1 AS one")).pipe(Effect.map(([rows]) => rows))
-
-/** Poll until `check` holds: at most ~10 s, every 50 ms, on the real clock; no fixed sleep. */
-const eventually = <A>(effect: Effect.Effect<A>, check: (a: A) => boolean) =>
-  effect.pipe(
-    Effect.filterOrFail(check, () => "not yet" as const),
-    Effect.retry(Schedule.intersect(Schedule.spaced("50 millis"), Schedule.recurs(200))),
-    TestServices.provideLive
-  )
 
 layer(MariaDb.layer, { timeout: 120_000 })("MariaDbServer", (it) => {
   it.effect("exposes a password user reachable over TCP and via the url", () =>
@@ -160,7 +153,11 @@ layer(MariaDb.layer, { timeout: 120_000 })("MariaDbServer", (it) => {
       const threadId = conn.threadId
       conn.destroy()
 
-      const log = yield* eventually(server.errorLog, (text) => text.includes(`Aborted connection ${threadId} `))
+      yield* pollUntil(
+        Effect.map(server.errorLog, (text) => text.includes(`Aborted connection ${threadId} `)),
+        "the aborted connection logged"
+      )
+      const log = yield* server.errorLog
       const line = log.split("\n").find((l) => l.includes(`Aborted connection ${threadId} `))
       expect(line).toContain(`user: '${server.user}'`)
     }))
@@ -215,6 +212,9 @@ describe("MariaDbServer lifecycle", () => {
       expect(isAlive(info.pid)).toBe(true)
 
       child.kill("SIGKILL")
-      yield* eventually(Effect.sync(() => !isAlive(info.pid) && !fs.existsSync(info.dataDir)), (done) => done)
+      yield* pollUntil(
+        Effect.sync(() => !isAlive(info.pid) && !fs.existsSync(info.dataDir)),
+        "the orphaned server killed and its data directory deleted"
+      )
     }).pipe(Effect.scoped), 120_000)
 })

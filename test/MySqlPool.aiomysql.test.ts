@@ -21,22 +21,13 @@ import {
   type ResultHeader
 } from "../src/index.js"
 import { sideQuery, tableName, TestDatabase } from "./support/mysql.js"
+import { pollUntil } from "./support/waitUntil.js"
 
 type MySqlConnectionPool = ConnectionPool.ConnectionPool<MySqlConnection, SqlError>
 
 /** Build `MySqlPool.layer` in the current scope and return its `Pool` service. */
 const makePool = (url: string, options: Omit<MySqlPoolConfig, "url"> = {}) =>
   Effect.map(Layer.build(MySqlPool.layer({ url, ...options })), (context) => Context.get(context, Pool))
-
-/** Poll `check` every 10 ms until it holds; fail after `timeoutMs`. */
-const poll = <E, R>(check: Effect.Effect<boolean, E, R>, label: string, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`${label}: did not hold within ${timeoutMs} ms`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
 
 /** Which of these connection ids the server still has (from a side connection). */
 const serverHas = (url: string, ids: ReadonlyArray<number>) =>
@@ -49,7 +40,7 @@ const serverHas = (url: string, ids: ReadonlyArray<number>) =>
 
 /** Poll until the server has none of these connection ids. */
 const serverDropped = (url: string, ids: ReadonlyArray<number>, label: string) =>
-  poll(Effect.map(serverHas(url, ids), (alive) => alive.length === 0), label)
+  pollUntil(Effect.map(serverHas(url, ids), (alive) => alive.length === 0), label)
 
 /** Connections of the pool's user on the server, not counting the side connection asking. */
 const userConnections = (url: string) =>
@@ -126,6 +117,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
         size: 1,
         idle: 1,
         inUse: 0,
+        checking: 0,
         pending: 0,
         waiting: 0,
         minSize: 1,
@@ -184,7 +176,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
           })
         )
         yield* serverDropped(url, [closed], "the closed connection is gone from the server")
-        yield* poll(
+        yield* pollUntil(
           Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1 && s.inUse === 0),
           "the pool is back at min with one idle connection"
         )
@@ -227,7 +219,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       yield* pool.clear
       expect((yield* pool.stats).size).toBe(3)
       yield* serverDropped(url, before, "cleared connections are gone from the server")
-      yield* poll(Effect.map(pool.stats, (s) => s.idle === 3 && s.size === 3), "refilled to 3 idle")
+      yield* pollUntil(Effect.map(pool.stats, (s) => s.idle === 3 && s.size === 3), "refilled to 3 idle")
       const after = yield* borrowAll(pool, 3)
       expect(after.filter((id) => before.includes(id))).toEqual([])
     }))
@@ -242,7 +234,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       expect(start).toMatchObject({ inUse: 0, pending: 0, minSize: 0 })
       expect(start.size).toBeLessThanOrEqual(1)
       yield* pool.clear
-      yield* poll(Effect.map(pool.stats, (s) => s.size === 0), "empty after clear")
+      yield* pollUntil(Effect.map(pool.stats, (s) => s.size === 0), "empty after clear")
       yield* Effect.scoped(
         Effect.gen(function*() {
           const a = yield* pool.acquire
@@ -453,7 +445,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       yield* serverDropped(url, ids, "every pool connection closed on the server")
       // Counting by user is only meaningful on the throwaway server, where no other test file connects.
       if (server !== undefined) {
-        yield* poll(Effect.map(userConnections(url), (n) => n <= before - 3), "the user's connection count dropped by 3")
+        yield* pollUntil(Effect.map(userConnections(url), (n) => n <= before - 3), "the user's connection count dropped by 3")
       }
     }))
 
@@ -538,7 +530,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       const next = yield* pool.use((conn) => Effect.map(selectOne(conn), (rows) => ({ rows, id: conn.threadId })))
       expect(next.rows).toEqual([{ x: 1 }])
       expect(next.id).not.toBe(first)
-      yield* poll(Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1), "back to one idle connection")
+      yield* pollUntil(Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1), "back to one idle connection")
     }))
 
   // Same, but the borrow races the pool noticing: acquire right after the server drops the connection
@@ -573,7 +565,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
         )
       )
       const id = yield* Deferred.await(started)
-      yield* poll(
+      yield* pollUntil(
         Effect.map(
           sideQuery(url, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'SELECT SLEEP%'", [
             id
@@ -599,7 +591,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       const pool = yield* makePool(url, { minSize: 2, maxSize: 2, maxLifetime: "1 second" })
       const before = yield* borrowAll(pool, 2)
       yield* serverDropped(url, before, "expired connections closed")
-      yield* poll(Effect.map(pool.stats, (s) => s.size === 2), "refilled to 2")
+      yield* pollUntil(Effect.map(pool.stats, (s) => s.size === 2), "refilled to 2")
       const after = yield* borrowAll(pool, 2)
       expect(after.filter((id) => before.includes(id))).toEqual([])
       // A connection in use is not closed when it expires; it is replaced when it comes back.
@@ -621,7 +613,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       // Idle: the pool notices the socket closing and replaces it in the background.
       const idle = yield* pool.use((conn) => Effect.succeed(conn.threadId))
       yield* sideQuery(url, `KILL CONNECTION ${idle}`)
-      yield* poll(
+      yield* pollUntil(
         Effect.gen(function*() {
           const s = yield* pool.stats
           if (s.idle !== 1 || s.size !== 1) return false
@@ -641,7 +633,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: 120_000 })("MySq
       const next = yield* pool.use((conn) => Effect.map(selectOne(conn), (rows) => ({ rows, id: conn.threadId })))
       expect(next.rows).toEqual([{ x: 1 }])
       expect(next.id).not.toBe(borrowed)
-      yield* poll(Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1), "one idle connection")
+      yield* pollUntil(Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1), "one idle connection")
     }))
 
   // test_pool_maxsize_unlimited / test_pool_maxsize_unlimited_minsize_1

@@ -9,7 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as MysqlMigrator from "@effect/sql-mysql2/MysqlMigrator"
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import {
   MySqlPool,
@@ -21,8 +21,9 @@ import {
 } from "../src/index.js"
 import type { MySqlPoolConfig, ResultHeader } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
+import { layerTest } from "../src/testing/index.js"
 import { tableName } from "./support/mysql.js"
-import { pollUntil } from "./support/poll.js"
+import { pollUntil } from "./support/waitUntil.js"
 
 /** Build the pool layer into a scope of its own, so a test can close it when it wants. */
 const openPool = (config: MySqlPoolConfig) =>
@@ -499,9 +500,9 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("MySqlPool
   })
 })
 
-describe("Pool.layerTest", () => {
+describe("layerTest", () => {
   layer(
-    Pool.layerTest((sql, params) =>
+    layerTest((sql, params) =>
       Effect.succeed(sql.startsWith("SELECT") ? [{ sql, params }] : { affectedRows: 1, insertId: 7, warningStatus: 0, info: "", serverStatus: 2 })
     )
   )("code written against Pool runs without a server", (it) => {
@@ -517,4 +518,39 @@ describe("Pool.layerTest", () => {
         expect(yield* Pool.stats).toMatchObject({ inUse: 0, closed: false })
       }))
   })
+})
+
+describe("MySqlPool.envConfig", () => {
+  it.effect("reads every pool option from MYSQL_POOL_<NAME>: counts as numbers, durations as given", () =>
+    Effect.gen(function*() {
+      const env = ConfigProvider.fromMap(
+        new Map([
+          ["MYSQL_URL", "mysql://app@127.0.0.1:1/test"],
+          ["MYSQL_POOL_MIN_SIZE", "2"],
+          ["MYSQL_POOL_MAX_SIZE", "3"],
+          ["MYSQL_POOL_ACQUIRE_TIMEOUT", "5 seconds"],
+          ["MYSQL_POOL_CONNECT_TIMEOUT", "6 seconds"],
+          ["MYSQL_POOL_MAX_LIFETIME", "10 minutes"],
+          ["MYSQL_POOL_IDLE_TIMEOUT", "1 minute"],
+          ["MYSQL_POOL_VALIDATE_AFTER_IDLE", "2 seconds"],
+          ["MYSQL_POOL_VALIDATION_TIMEOUT", "3 seconds"],
+          ["MYSQL_POOL_KEEPALIVE_INTERVAL", "4 seconds"],
+          ["MYSQL_POOL_CLOSE_TIMEOUT", "7 seconds"]
+        ])
+      )
+      const { url, ...config } = yield* Effect.withConfigProvider(MySqlPool.envConfig, env)
+      expect(url).toBeDefined()
+      expect(config).toEqual({
+        minSize: 2,
+        maxSize: 3,
+        acquireTimeout: "5 seconds",
+        connectTimeout: "6 seconds",
+        maxLifetime: "10 minutes",
+        idleTimeout: "1 minute",
+        validateAfterIdle: "2 seconds",
+        validationTimeout: "3 seconds",
+        keepaliveInterval: "4 seconds",
+        closeTimeout: "7 seconds"
+      })
+    }))
 })

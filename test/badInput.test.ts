@@ -89,6 +89,21 @@ const cases: Array<Case> = [
     run: fromEnv({ MYSQL_POOL_ACQUIRE_TIMEOUT: "soon" }),
     field: "MYSQL_POOL_ACQUIRE_TIMEOUT"
   },
+  {
+    name: "env: MYSQL_POOL_VALIDATE_AFTER_IDLE negative",
+    run: fromEnv({ MYSQL_POOL_VALIDATE_AFTER_IDLE: "-5 seconds" }),
+    field: "MYSQL_POOL_VALIDATE_AFTER_IDLE"
+  },
+  {
+    name: "env: MYSQL_POOL_VALIDATION_TIMEOUT 0",
+    run: fromEnv({ MYSQL_POOL_VALIDATION_TIMEOUT: "0 seconds" }),
+    field: "MYSQL_POOL_VALIDATION_TIMEOUT"
+  },
+  {
+    name: "env: MYSQL_POOL_CLOSE_TIMEOUT garbage",
+    run: fromEnv({ MYSQL_POOL_CLOSE_TIMEOUT: "never" }),
+    field: "MYSQL_POOL_CLOSE_TIMEOUT"
+  },
   { name: "env: MYSQL_ECHO maybe", run: fromEnv({ MYSQL_ECHO: "maybe" }), field: "MYSQL_ECHO", tag: "ConfigError" },
   // the Promise facade
   { name: "promise: maxsize -1", run: promise({ maxsize: -1 }), field: "maxSize" },

@@ -10,6 +10,7 @@ import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index
 import type { MySqlPromisePool } from "../src/promise/index.js"
 import { createGenericPool, createPool } from "../src/promise/index.js"
 import { type MariaDbServer, start } from "../src/testing/index.js"
+import { pollUntil } from "./support/waitUntil.js"
 
 let server: MariaDbServer
 const scope = Effect.runSync(Scope.make())
@@ -22,15 +23,9 @@ afterAll(async () => {
   await Effect.runPromise(Scope.close(scope, Exit.void))
 })
 
-/** Poll the outside world until `check` holds (bounded). */
-const until = async (check: () => Promise<boolean>, label: string, limitMillis = 10_000) => {
-  const deadline = Date.now() + limitMillis
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`${label}: still not true after ${limitMillis} ms`)
-}
+/** {@link pollUntil} for this file's promise-style tests. */
+const until = (check: () => Promise<boolean>, label: string, limitMillis?: number) =>
+  Effect.runPromise(pollUntil(Effect.promise(check), label, limitMillis))
 
 const admin = async (sql: string) => {
   const conn = await mysql.createConnection(server.url)

@@ -18,10 +18,8 @@ import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope 
 import * as Mysql from "mysql2"
 import * as MysqlPromise from "mysql2/promise"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { ConnectionPool } from "../../src/index.js"
+import type { ConnectionPool, PoolStats } from "../../src/index.js"
 import { MySqlPool, Pool } from "../../src/index.js"
-import { PooledMySqlConnection } from "../../src/mysql/internal/connection.js"
-import * as PooledSqlClient from "../../src/mysql/internal/sqlClient.js"
 import { createPool } from "../../src/promise/index.js"
 import { HandPool } from "./lib/handPool.js"
 import { percentileSorted } from "./lib/stats.js"
@@ -128,9 +126,11 @@ const connect = (url: string) =>
 /**
  * The ceilings: the caller code of `ours-use`, `ours-scoped` and `ours-sql`
  * over a zero-cost pool (the hand-written one: an array and a FIFO of
- * callbacks, no timeouts, no checks, no accounting) of raw mysql2
- * connections. No pool can do better than its ceiling, so a peer ratio a
- * ceiling does not reach is out of reach for any pool.
+ * callbacks, no timeouts, no checks, no accounting); `ceiling-use` and
+ * `ceiling-scoped` over raw mysql2 connections, `ceiling-sql` over this
+ * package's own connections (public API only: `MySqlPool.makeManager` and
+ * `MySqlPool.makeSqlClient`). No pool can do better than its ceiling, so a
+ * peer ratio a ceiling does not reach is out of reach for any pool.
  */
 const handConnections = async (url: string, size: number) => {
   const conns = await Promise.all(range(size).map(() => Effect.runPromise(connect(url))))
@@ -140,13 +140,41 @@ const handConnections = async (url: string, size: number) => {
 const handAcquire = <T>(pool: HandPool<T>) =>
   Effect.async<T>((resume) => pool.acquireWith((item) => resume(Effect.succeed(item))))
 
-/** The hand-written pool behind the `ConnectionPool` interface, as far as the SqlClient adapter uses it. */
-const handConnectionPool = <T>(pool: HandPool<T>): ConnectionPool.ConnectionPool<T, never> => {
+/**
+ * The hand-written pool behind the public `ConnectionPool` interface: borrow
+ * and give back, nothing else (no timeouts, no checks; `invalidate` and the
+ * shutdowns do nothing, `stats` counts only idle and waiting).
+ */
+const handConnectionPool = <T>(pool: HandPool<T>, size: number): ConnectionPool.ConnectionPool<T, never> => {
   const release = (item: T) => Effect.sync(() => pool.release(item))
+  const stats = Effect.sync((): PoolStats => {
+    const idle = pool.idleCount
+    return { size, idle, inUse: size - idle, checking: 0, pending: 0, waiting: pool.waiting, minSize: size, maxSize: size, closed: false }
+  })
   return {
     acquire: Effect.acquireRelease(handAcquire(pool), release),
-    use: (f) => Effect.acquireUseRelease(handAcquire(pool), f, release)
-  } as Partial<ConnectionPool.ConnectionPool<T, never>> as ConnectionPool.ConnectionPool<T, never>
+    use: (f) => Effect.acquireUseRelease(handAcquire(pool), f, release),
+    invalidate: () => Effect.void,
+    stats,
+    clear: Effect.void,
+    close: Effect.void,
+    terminate: Effect.void
+  }
+}
+
+/**
+ * `size` of this package's own pooled MySQL connections, opened one by one
+ * with the manager `MySqlPool.layer` itself uses (`MySqlPool.makeManager`),
+ * outside any pool; closed with the manager's `dispose`.
+ */
+const managedConnections = async (url: string, size: number) => {
+  const manager = await Effect.runPromise(MySqlPool.makeManager({ url, minSize: size, maxSize: size }))
+  const conns: Array<MySqlPool.PooledConnection> = []
+  for (let i = 0; i < size; i++) conns.push(await Effect.runPromise(manager.create))
+  return {
+    conns,
+    close: () => Effect.runPromise(Effect.forEach(conns, manager.dispose, { discard: true }))
+  }
 }
 
 const contenders: Record<string, (url: string, size: number) => Promise<Contender>> = {
@@ -254,12 +282,16 @@ const contenders: Record<string, (url: string, size: number) => Promise<Contende
     const op = Effect.scoped(Effect.flatMap(acquire, (conn) => query(conn, SELECT_1)))
     return { run: effectRunner(op, Effect.runSync(Effect.context<never>())), close }
   },
-  /** Ceiling of `ours-sql`: this package's `SqlClient` adapter over the hand-written pool. */
+  /**
+   * Ceiling of `ours-sql`: this package's `SqlClient` adapter
+   * (`MySqlPool.makeSqlClient`) over the hand-written pool of this package's
+   * own connections (`MySqlPool.makeManager(…).create`).
+   */
   "ceiling-sql": async (url, size) => {
-    const { close, conns } = await handConnections(url, size)
-    const pool = new HandPool(conns.map((conn) => new PooledMySqlConnection(conn, false, 5_000, () => {})))
+    const { close, conns } = await managedConnections(url, size)
+    const pool = new HandPool(conns)
     const client = await Effect.runPromise(
-      PooledSqlClient.make(handConnectionPool(pool), { spanAttributes: [] }).pipe(Effect.provide(Reactivity.layer))
+      MySqlPool.makeSqlClient(handConnectionPool(pool, size), { spanAttributes: [] }).pipe(Effect.provide(Reactivity.layer))
     )
     return {
       run: effectRunner(client`SELECT 1`, Effect.runSync(Effect.context<never>())),

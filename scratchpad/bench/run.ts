@@ -5,6 +5,7 @@
  *   BENCH_ONLY=overhead,contention npm run bench   # a subset: overhead, contention, memory, e2e
  *   BENCH_QUICK=1 npm run bench                    # a short smoke run (1 repetition, short windows)
  *   BENCH_REPS=3 npm run bench                     # repetitions (default 5)
+ *   BENCH_BASELINE=HEAD~1 npm run bench            # also run an earlier revision's workers, side by side
  *
  * Every contender runs in its own fresh Node process (`node
  * scratchpad/bench/.build/scratchpad/bench/<bench>.js <contender> <params>`:
@@ -14,13 +15,29 @@
  * repetitions with min–max, and ratios are taken between two contenders of
  * the same repetition (then the median of those ratios is shown).
  *
+ * BENCH_BASELINE=<git rev> (default off) compares this tree with an earlier
+ * commit in the same run, on the same machine: that revision's tree is
+ * extracted into a temporary directory (`git archive | tar -x`, this
+ * checkout's node_modules symlinked in), compiled the way that revision's own
+ * lib/build.ts does it (its tsconfig.build.json → its .build), and every
+ * contender whose id starts with `ours` also runs from that build as
+ * `<id>@base`, with the same params, rotating with the others in every
+ * repetition (each `@base` contender right after its own). The worker is found
+ * by that revision's layout (its lib/build.ts `workerArgs`), so older workers
+ * run unchanged: the protocol (`node <worker.js> <contender> '<json params>'`,
+ * one `RESULT_PREFIX` line on stdout, see lib/worker.ts) must stay as it is.
+ * Each table then gets "new/old" rows: the per-repetition ratio
+ * ours-X / ours-X@base (median, min–max). The temporary directory is removed
+ * at the end, also on failure or Ctrl-C. See lib/baseline.ts.
+ *
  * The end-to-end benchmark starts one throwaway MariaDB (`start()` from
  * src/testing) and passes its URL to the workers; the server is stopped and
  * its data directory deleted at the end.
  *
  * A full run (no BENCH_ONLY, no BENCH_QUICK) rewrites the generated parts of
  * BENCHMARKS.md, keeping the hand-written notes between `<!-- notes:… -->`
- * markers. Every run also leaves its raw results in scratchpad/bench/results/.
+ * markers (BENCH_WRITE=1 forces that for a partial run, but not together with
+ * BENCH_BASELINE: a baseline run rewrites BENCHMARKS.md only if it is full). Every run also leaves its raw results in scratchpad/bench/results/.
  * No assertion here fails the run: targets are reported, never enforced.
  */
 import { execFileSync, spawn } from "node:child_process"
@@ -45,6 +62,7 @@ import {
   table
 } from "./lib/stats.js"
 import { ensureBuild, loader, workerArgs } from "./lib/build.js"
+import { type Baseline, prepareBaseline } from "./lib/baseline.js"
 import { RESULT_PREFIX } from "./lib/worker.js"
 import type { MemoryParams, MemoryResult } from "./memory.js"
 import type { OverheadParams, OverheadResult } from "./overhead.js"
@@ -74,6 +92,10 @@ if (!Number.isInteger(reps) || reps < 1) {
   process.exit(2)
 }
 const fullRun = !quick && only.length === ALL.length
+const baselineRev = process.env["BENCH_BASELINE"]?.trim() || undefined
+/** Set in main() when BENCH_BASELINE is given. */
+let baseline: Baseline | undefined
+const BASE = "@base"
 
 const overheadParams: OverheadParams = quick ?
   { callers: [1, 100], seconds: 0.3, warmup: 0.1 } :
@@ -135,6 +157,23 @@ const E2E: ReadonlyArray<ContenderInfo> = [
   { id: "ceiling-sql", label: "ceiling: this SqlClient over a zero-cost pool" }
 ]
 
+/**
+ * With BENCH_BASELINE, every `ours…` contender followed by its `…@base` twin
+ * (the same contender run from the baseline's build).
+ */
+const withBaseline = (contenders: ReadonlyArray<ContenderInfo>): ReadonlyArray<ContenderInfo> =>
+  baseline === undefined ? contenders : contenders.flatMap((c) =>
+    c.id.startsWith("ours") ?
+      [c, { id: `${c.id}${BASE}`, label: `${c.label} @ baseline ${baseline!.short}` }] :
+      [c]
+  )
+
+/** The `ours…` contenders that have a `@base` twin in this run. */
+const oursIds = (contenders: ReadonlyArray<ContenderInfo>): ReadonlyArray<ContenderInfo> =>
+  baseline === undefined ? [] : contenders.filter((c) => c.id.startsWith("ours") && !c.id.endsWith(BASE))
+
+const newOldLabel = (c: ContenderInfo) => `new/old: ${c.id} ÷ ${c.id}${BASE}`
+
 // ------------------------------------------------------------------ workers
 
 /**
@@ -153,6 +192,9 @@ const pinning = ((): { readonly worker: ReadonlyArray<string>; readonly server: 
   return { worker: ["taskset", "-c", "0"], server: String(os.availableParallelism() - 1) }
 })()
 
+/** Workers running now, killed if the orchestrator is interrupted. */
+const children = new Set<ReturnType<typeof spawn>>()
+
 const runWorker = <R>(
   bench: BenchName,
   contender: string,
@@ -160,13 +202,19 @@ const runWorker = <R>(
   options: { readonly nodeArgs?: ReadonlyArray<string>; readonly limitMs: number }
 ): Promise<R | undefined> =>
   new Promise((resolve) => {
-    const argv = [...(options.nodeArgs ?? []), ...workerArgs(bench), contender, JSON.stringify(params)]
+    // `<id>@base` runs contender `<id>` of the baseline's own worker, in its tree.
+    const base = contender.endsWith(BASE) ? baseline : undefined
+    if (contender.endsWith(BASE) && base === undefined) throw new Error(`${contender}: no baseline`)
+    const worker = base === undefined ? workerArgs(bench) : base.workerArgs(bench)
+    const id = base === undefined ? contender : contender.slice(0, -BASE.length)
+    const argv = [...(options.nodeArgs ?? []), ...worker, id, JSON.stringify(params)]
     const pin = bench === "e2e" && pinning !== undefined ? pinning.worker : []
     const child = spawn(
       pin.length > 0 ? pin[0]! : process.execPath,
       pin.length > 0 ? [...pin.slice(1), process.execPath, ...argv] : argv,
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
+      { cwd: base === undefined ? root : base.dir, stdio: ["ignore", "pipe", "pipe"] }
     )
+    children.add(child)
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
@@ -176,6 +224,7 @@ const runWorker = <R>(
       child.kill("SIGKILL")
     }, options.limitMs)
     child.on("close", (code) => {
+      children.delete(child)
       clearTimeout(timer)
       const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX))
       if (code === 0 && line !== undefined) {
@@ -204,7 +253,7 @@ const runBench = async <R>(
     for (const c of rotate(contenders, rep)) {
       const result = await runWorker<R>(bench, c.id, params(c.id), options)
       results[c.id]![rep] = result
-      console.log(`  rep ${rep + 1}/${reps}  ${c.id.padEnd(18)} ${result === undefined ? "FAILED" : describe(result)}`)
+      console.log(`  rep ${rep + 1}/${reps}  ${c.id.padEnd(baseline === undefined ? 18 : 23)} ${result === undefined ? "FAILED" : describe(result)}`)
     }
   }
   return results
@@ -251,9 +300,10 @@ const sections: Partial<Record<BenchName, string>> = {}
 
 const overhead = async () => {
   console.log(`\n## 1. Overhead: acquire + release cycles/s, fake resource, pool of 10 (${overheadParams.seconds} s per measurement)\n`)
+  const list = withBaseline(OVERHEAD)
   const results = await runBench<OverheadResult>(
     "overhead",
-    OVERHEAD,
+    list,
     () => overheadParams,
     { limitMs: 120_000 },
     (r) => r.runs.map((run) => `${fmtRate(run.perSecond)}/s @${run.callers}`).join("  ")
@@ -264,10 +314,10 @@ const overhead = async () => {
     const x = rate(callers)(r)
     return x === undefined ? undefined : 1e6 / x
   }
-  const fmtMicros = (x: number) => x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3)
+  const fmtMicros = (x: number) => !Number.isFinite(x) ? "–" : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3)
   const main = table(
     ["contender", `${c1} caller: cycles/s`, `µs/cycle`, `${cN} callers: cycles/s`, `µs/cycle`],
-    OVERHEAD.map((c) => [
+    list.map((c) => [
       c.label,
       fmtSummary(summarize(values(results, c.id, rate(c1))), fmtRate),
       fmtMicros(summarize(values(results, c.id, micros(c1))).median),
@@ -286,12 +336,20 @@ const overhead = async () => {
   ]
   const ratios = table(
     ["ratio (same repetition)", `${c1} caller`, `${cN} callers`, "target"],
-    pairs.map(([label, a, b, want]) => [
-      label,
-      fmtRatio(ratio(results, a, b, rate(c1))),
-      fmtRatio(ratio(results, a, b, rate(cN))),
-      want === undefined ? "" : `≥ ${want}×`
-    ])
+    [
+      ...pairs.map(([label, a, b, want]) => [
+        label,
+        fmtRatio(ratio(results, a, b, rate(c1))),
+        fmtRatio(ratio(results, a, b, rate(cN))),
+        want === undefined ? "" : `≥ ${want}×`
+      ]),
+      ...oursIds(OVERHEAD).map((c) => [
+        newOldLabel(c),
+        fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, rate(c1))),
+        fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, rate(cN))),
+        ""
+      ])
+    ]
   )
   for (const [label, a, b, want] of pairs) {
     if (want === undefined) continue
@@ -310,9 +368,10 @@ const overhead = async () => {
 const contention = async () => {
   const p = contentionParams
   console.log(`\n## 2. Contention: ${p.callers} callers, pool of ${p.size}, each holding ${p.holdMs} ms\n`)
+  const list = withBaseline(CONTENTION)
   const results = await runBench<ContentionResult>(
     "contention",
-    CONTENTION,
+    list,
     () => p,
     { limitMs: (p.limitMs ?? 60_000) + 30_000 },
     (r) => `total ${fmtMs(r.totalMs)} ms, wait p50 ${fmtMs(r.waitP50Ms)} p99 ${fmtMs(r.waitP99Ms)} ms, ${r.fifo ? "FIFO" : `not FIFO (${r.overtakers} overtook)`}`
@@ -320,7 +379,7 @@ const contention = async () => {
   const total = (r: ContentionResult) => Number.isFinite(r.totalMs) ? r.totalMs : undefined
   const text = table(
     ["contender", "total ms", "× ideal", "× hand", "wait p50 ms", "wait p99 ms", "strict FIFO", "callers that overtook (max)"],
-    CONTENTION.map((c) => {
+    list.map((c) => {
       const rs = (results[c.id] ?? []).filter((r): r is ContentionResult => r !== undefined)
       return [
         c.label,
@@ -342,7 +401,10 @@ const contention = async () => {
   ]
   const ratios = table(
     ["total time ratio (same repetition)", "ratio"],
-    pairs.map(([label, a, b]) => [label, fmtRatio(ratio(results, a, b, total))])
+    [
+      ...pairs.map(([label, a, b]) => [label, fmtRatio(ratio(results, a, b, total))]),
+      ...oursIds(CONTENTION).map((c) => [newOldLabel(c), fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, total))])
+    ]
   )
   console.log(`\n${text}\n\n${ratios}\n`)
   sections.contention = `Ideal: ${Math.ceil(p.callers / p.size)} × ${p.holdMs} ms = ${Math.ceil(p.callers / p.size) * p.holdMs} ms. Wait = from asking to getting. All callers ask at once, in index order.\n\n${text}\n\n${ratios}`
@@ -365,9 +427,10 @@ const contention = async () => {
 
 const memory = async () => {
   console.log(`\n## 3. Memory: heap bytes per blocked waiter, ${memoryParams.waiters} waiters on an exhausted pool of 1\n`)
+  const list = withBaseline(MEMORY)
   const results = await runBench<MemoryResult>(
     "memory",
-    MEMORY,
+    list,
     () => memoryParams,
     { nodeArgs: ["--expose-gc"], limitMs: 120_000 },
     (r) => `${fmtBytes(r.bytesPerWaiter)} per waiter${r.reportedWaiting >= 0 ? ` (pool reports ${r.reportedWaiting} waiting)` : ""}`
@@ -375,7 +438,7 @@ const memory = async () => {
   const bytes = (r: MemoryResult) => r.bytesPerWaiter
   const text = table(
     ["contender", "bytes per waiter", "× bare fiber", "× hand", "× generic-pool"],
-    MEMORY.map((c) => [
+    list.map((c) => [
       c.label,
       fmtSummary(summarize(values(results, c.id, bytes)), fmtBytes),
       fmtRatio(ratio(results, c.id, "floor-deferred", bytes)),
@@ -383,8 +446,15 @@ const memory = async () => {
       fmtRatio(ratio(results, c.id, "generic-pool", bytes))
     ])
   )
-  console.log(`\n${text}\n`)
-  sections.memory = text
+  const newOld = oursIds(MEMORY)
+  const full = newOld.length === 0 ? text : `${text}\n\n${
+    table(
+      ["bytes per waiter ratio (same repetition)", "ratio"],
+      newOld.map((c) => [newOldLabel(c), fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, bytes))])
+    )
+  }`
+  console.log(`\n${full}\n`)
+  sections.memory = full
   addTarget("memory", "Effect API vs bare fiber on a Deferred", "≤ 1.5×", ratio(results, "ours-use", "floor-deferred", bytes), (m) => m <= 1.5)
   addTarget("memory", "Promise facade vs hand-written pool", "≤ 1.2×", ratio(results, "ours-facade", "hand", bytes), (m) => m <= 1.2)
   addTarget("memory", "Promise facade vs generic-pool", "< 1.0×", ratio(results, "ours-facade", "generic-pool", bytes), (m) => m < 1)
@@ -395,9 +465,10 @@ const memory = async () => {
 
 const e2e = async (url: string) => {
   console.log(`\n## 4. End to end: SELECT 1 against a throwaway MariaDB, pool of 10 (${e2eTiming.seconds} s per measurement)\n`)
+  const list = withBaseline(E2E)
   const results = await runBench<E2eResult>(
     "e2e",
-    E2E,
+    list,
     (id) => ({ url, callers: id === "raw" ? [1] : e2eCallers, ...e2eTiming } satisfies E2eParams),
     { limitMs: 180_000 },
     (r) => r.runs.map((run) => `${fmtRate(run.perSecond)}/s p99 ${fmtMs(run.p99Ms)} ms @${run.callers}`).join("  ")
@@ -408,7 +479,7 @@ const e2e = async (url: string) => {
   }
   const parts: Array<string> = []
   for (const callers of e2eCallers) {
-    const rows = E2E.filter((c) => values(results, c.id, at(callers, (run) => run.perSecond)).length > 0).map((c) => {
+    const rows = list.filter((c) => values(results, c.id, at(callers, (run) => run.perSecond)).length > 0).map((c) => {
       const runs = (results[c.id] ?? []).flatMap((r) => r?.runs.filter((x) => x.callers === callers) ?? [])
       return [
         c.label,
@@ -447,7 +518,13 @@ const e2e = async (url: string) => {
   ]
   parts.push(table(
     ["throughput ratio (same repetition)", ...e2eCallers.map((n) => `${n} caller${n === 1 ? "" : "s"}`)],
-    pairs.map(([label, a, b]) => [label, ...e2eCallers.map((n) => fmtRatio(ratio(results, a, b, at(n, (run) => run.perSecond)))) ])
+    [
+      ...pairs.map(([label, a, b]) => [label, ...e2eCallers.map((n) => fmtRatio(ratio(results, a, b, at(n, (run) => run.perSecond))))]),
+      ...oursIds(E2E).map((c) => [
+        newOldLabel(c),
+        ...e2eCallers.map((n) => fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, at(n, (run) => run.perSecond))))
+      ])
+    ]
   ))
   const text = parts.join("\n\n")
   console.log(`\n${text}\n`)
@@ -559,7 +636,12 @@ const report = (meta: Record<string, string>, notes: Record<string, string>): st
     "notes blocks is generated from the results of one full run; the notes are written by hand from those results.",
     "",
     "Reproduce: `npm run bench` (about 10 minutes; `BENCH_ONLY=overhead,contention,memory,e2e` for a subset,",
-    "`BENCH_QUICK=1` for a smoke run, `BENCH_REPS=n` for the number of repetitions).",
+    "`BENCH_QUICK=1` for a smoke run, `BENCH_REPS=n` for the number of repetitions). `BENCH_BASELINE=<git rev>`",
+    "(e.g. `HEAD~1`) also runs that revision's workers (its tree extracted to a temporary directory and compiled by",
+    "its own `lib/build.ts`) as contenders `ours-…@base`, rotating with the others in every repetition, and adds",
+    "\"new/old\" rows (per-repetition ratio ours-X / ours-X@base) to every table; such a run rewrites this file only",
+    "if it is also a full run. Diagnostics outside the suite are in scratchpad/bench/diagnostics/ (each file's",
+    "header says how to run it).",
     "",
     "## Setup",
     "",
@@ -570,9 +652,12 @@ const report = (meta: Record<string, string>, notes: Record<string, string>): st
     "to the next. Tables show the median over the repetitions with (min–max). A ratio is taken between two contenders",
     "of the same repetition, and the median (min–max) of those per-repetition ratios is shown. Nothing here is",
     "asserted by the test suite.",
+    baseline === undefined ?
+      "" :
+      `Rows marked "@ baseline ${baseline.short}" are the same contenders run from commit ${baseline.short}'s own workers (BENCH_BASELINE=${baseline.rev}), each right after its counterpart in the rotation; "new/old" is the per-repetition ratio of this tree's result to the baseline's.`,
     pinning === undefined ?
       "" :
-      `In the end-to-end benchmark the workers are pinned to CPU 0 and the server to CPU ${pinning.server} (taskset). A *ceiling* is the same caller code over a zero-cost pool (the hand-written one, of raw mysql2 connections): a target whose ceiling misses it is out of reach for any pool.`,
+      `In the end-to-end benchmark the workers are pinned to CPU 0 and the server to CPU ${pinning.server} (taskset). A *ceiling* is the same caller code over a zero-cost pool (the hand-written one, of raw mysql2 connections; for the SqlClient, of this package's own connections): a target whose ceiling misses it is out of reach for any pool.`,
     "",
     notesBlock(notes, "setup"),
     "",
@@ -603,6 +688,22 @@ const main = async () => {
     console.log("Compiling src/ and the workers with tsc (scratchpad/bench/.build) …")
     ensureBuild()
   }
+  if (baselineRev !== undefined) {
+    console.log(`Baseline ${baselineRev}: extracting its tree and compiling it with its own lib/build.ts …`)
+    baseline = await prepareBaseline(root, here, baselineRev)
+    console.log(`Baseline ${baselineRev} = ${baseline.short} "${baseline.subject}" in ${baseline.dir} (its bench in ${baseline.benchRel}/)`)
+  }
+  try {
+    await runAll(began, t0, loadBefore)
+  } finally {
+    if (baseline !== undefined) {
+      baseline.remove()
+      console.log(`Removed the baseline's temporary tree ${baseline.dir}.`)
+    }
+  }
+}
+
+const runAll = async (began: Date, t0: number, loadBefore: string) => {
   const raw: Record<string, unknown> = {}
   let mariadb = "not run"
   if (only.includes("overhead")) raw["overhead"] = await overhead()
@@ -649,7 +750,10 @@ const main = async () => {
     workers: loader === "tsc" ?
       "src/ and the workers compiled by tsc (ES2022, NodeNext), run with plain node" :
       "run through tsx (BENCH_LOADER=tsx)",
-    command: `${loader === "tsx" ? "BENCH_LOADER=tsx " : ""}${quick ? "BENCH_QUICK=1 " : ""}${onlyRaw ? `BENCH_ONLY=${onlyRaw} ` : ""}${process.env["BENCH_REPS"] ? `BENCH_REPS=${reps} ` : ""}npm run bench`,
+    ...(baseline === undefined ? {} : {
+      baseline: `BENCH_BASELINE=${baseline.rev}: commit ${baseline.short} ("${baseline.subject}"), its workers compiled by its own lib/build.ts and run as the \`…@base\` contenders`
+    }),
+    command: `${loader === "tsx" ? "BENCH_LOADER=tsx " : ""}${quick ? "BENCH_QUICK=1 " : ""}${onlyRaw ? `BENCH_ONLY=${onlyRaw} ` : ""}${process.env["BENCH_REPS"] ? `BENCH_REPS=${reps} ` : ""}${baseline === undefined ? "" : `BENCH_BASELINE=${baseline.rev} `}npm run bench`,
     repetitions: String(reps),
     "wall time": `${seconds.toFixed(0)} s`
   }
@@ -660,12 +764,13 @@ const main = async () => {
   const resultsDir = path.join(here, "results")
   fs.mkdirSync(resultsDir, { recursive: true })
   const stamp = began.toISOString().replace(/[:.]/g, "-")
-  const kind = fullRun ? "full" : quick ? "quick" : "partial"
+  const kind = `${fullRun ? "full" : quick ? "quick" : "partial"}${baseline === undefined ? "" : `-vs-${baseline.short}`}`
   fs.writeFileSync(path.join(resultsDir, `${stamp}-${kind}.json`), JSON.stringify({ meta, targets, raw }, null, 2))
   const benchmarksFile = path.join(root, "BENCHMARKS.md")
   const md = report(meta, existingNotes(benchmarksFile))
   fs.writeFileSync(path.join(resultsDir, `${stamp}-${kind}.md`), md)
-  if (fullRun || process.env["BENCH_WRITE"] === "1") {
+  // A baseline run rewrites BENCHMARKS.md only when it is a full run.
+  if (fullRun || (process.env["BENCH_WRITE"] === "1" && baseline === undefined)) {
     fs.writeFileSync(benchmarksFile, md)
     console.log(`\nWrote BENCHMARKS.md and scratchpad/bench/results/${stamp}-${kind}.{json,md} in ${seconds.toFixed(0)} s.`)
   } else {
@@ -673,7 +778,19 @@ const main = async () => {
   }
 }
 
+// Ctrl-C or a kill: stop the workers, then exit through process.exit so that
+// the "exit" listeners run (the baseline's temporary tree is removed, a
+// throwaway MariaDB is killed).
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping ${children.size} worker(s) and cleaning up …`)
+    for (const child of children) child.kill("SIGKILL")
+    process.exit(code)
+  })
+}
+
 main().catch((error) => {
-  console.error(error)
+  // A bad BENCH_* setting is reported in one line; anything else with its stack.
+  console.error(error instanceof Error && error.message.startsWith("BENCH_") ? error.message : error)
   process.exit(1)
 })

@@ -8,7 +8,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/engine.js"
+import * as internal from "./internal/connectionPool.js"
 import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
 import type { PoolOptions } from "./PoolOptions.js"
 
@@ -28,8 +28,9 @@ import type { PoolOptions } from "./PoolOptions.js"
  * ```ts
  * import { Effect } from "effect"
  * import * as net from "node:net"
+ * import type { ConnectionPool } from "effect-connection-pool"
  *
- * const manager: ConnectionManager<net.Socket, Error> = {
+ * const manager: ConnectionPool.ConnectionManager<net.Socket, Error> = {
  *   create: Effect.async((resume) => {
  *     const socket = net.connect(6379, "127.0.0.1")
  *     socket.once("connect", () => resume(Effect.succeed(socket)))
@@ -57,16 +58,22 @@ export interface ConnectionManager<A, E = never, R = never> {
 }
 
 /**
- * A snapshot of the pool. `size` is exact: `idle + inUse + pending`, where
- * `inUse` also counts connections the pool is checking in the background.
+ * A snapshot of the pool. `size` is exact: `idle + inUse + checking +
+ * pending`, every connection the pool owns or is opening.
  *
  * @since 0.1.0
  */
 export interface PoolStats {
   readonly size: number
+  /** Ready to be borrowed. */
   readonly idle: number
+  /** Borrowed by callers. */
   readonly inUse: number
+  /** Idle connections taken aside for a keepalive check; back to idle when it passes. */
+  readonly checking: number
+  /** Being opened. */
   readonly pending: number
+  /** Callers waiting in line. */
   readonly waiting: number
   readonly minSize: number
   readonly maxSize: number
@@ -85,10 +92,14 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
    * const program = Effect.scoped(
    *   Effect.gen(function* () {
    *     const conn = yield* pool.acquire
-   *     return yield* query(conn, "SELECT 1")
+   *     return yield* conn.query("SELECT 1")
    *   })
    * )
    * ```
@@ -100,7 +111,11 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * const rows = pool.use((conn) => query(conn, "SELECT 1"))
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const rows = pool.use((conn) => conn.query("SELECT 1"))
    * ```
    */
   readonly use: <B, E2, R2>(
@@ -111,7 +126,11 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * pool.use((conn) => query(conn, "SELECT 1").pipe(Effect.tapError(() => pool.invalidate(conn))))
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const program = pool.use((conn) => conn.query("SELECT 1").pipe(Effect.onError(() => pool.invalidate(conn))))
    * ```
    */
   readonly invalidate: (conn: A) => Effect.Effect<void>
@@ -120,7 +139,14 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * const { size, idle, inUse, waiting } = yield* pool.stats
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const program = Effect.gen(function* () {
+   *   const { size, idle, inUse, waiting } = yield* pool.stats
+   *   console.log(`${size} open: ${idle} idle, ${inUse} in use, ${waiting} waiting`)
+   * })
    * ```
    */
   readonly stats: Effect.Effect<PoolStats>
@@ -131,7 +157,11 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * yield* pool.clear
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const afterFailover = pool.clear
    * ```
    */
   readonly clear: Effect.Effect<void>
@@ -143,7 +173,11 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * yield* pool.close
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const shutdown = Effect.zipRight(pool.close, Effect.log("pool closed"))
    * ```
    */
   readonly close: Effect.Effect<void>
@@ -153,7 +187,11 @@ export interface ConnectionPool<A, E = never> {
    *
    * @example
    * ```ts
-   * yield* pool.terminate
+   * import { Effect } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<{ readonly query: (sql: string) => Effect.Effect<unknown> }>
+   * const emergencyStop = pool.terminate
    * ```
    */
   readonly terminate: Effect.Effect<void>
@@ -170,10 +208,15 @@ export interface ConnectionPool<A, E = never> {
  * import { Effect } from "effect"
  * import { ConnectionPool } from "effect-connection-pool"
  *
+ * let opened = 0
+ * const manager: ConnectionPool.ConnectionManager<{ readonly id: number }> = {
+ *   create: Effect.sync(() => ({ id: ++opened })),
+ *   dispose: () => Effect.void
+ * }
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
  *     const pool = yield* ConnectionPool.make(manager, { minSize: 1, maxSize: 10, acquireTimeout: "5 seconds" })
- *     return yield* pool.use((conn) => ping(conn))
+ *     return yield* pool.use((conn) => Effect.succeed(conn.id))
  *   })
  * )
  * ```

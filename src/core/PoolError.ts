@@ -7,6 +7,7 @@
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import { messageOf } from "./internal/messageOf.js"
 
 /**
  * A pool option was given a value outside its documented range. Raised by the
@@ -14,10 +15,11 @@ import * as Duration from "effect/Duration"
  *
  * @example
  * ```ts
- * import { ConnectionPool, PoolConfigError } from "effect-connection-pool"
+ * import { ConnectionPool } from "effect-connection-pool"
  * import { Effect } from "effect"
  *
- * const program = ConnectionPool.make(manager, { minSize: 5, maxSize: 2 }).pipe(
+ * const manager: ConnectionPool.ConnectionManager<object> = { create: Effect.succeed({}), dispose: () => Effect.void }
+ * const program = Effect.scoped(ConnectionPool.make(manager, { minSize: 5, maxSize: 2 })).pipe(
  *   Effect.catchTag("PoolConfigError", (e) => Effect.logError(e.message)) // names "minSize" and 5
  * )
  * ```
@@ -46,7 +48,9 @@ export class PoolConfigError extends Data.TaggedError("PoolConfigError")<{
  * @example
  * ```ts
  * import { Effect } from "effect"
+ * import type { ConnectionPool } from "effect-connection-pool"
  *
+ * declare const pool: ConnectionPool.ConnectionPool<object>
  * const borrow = pool.acquire.pipe(
  *   Effect.catchTag("PoolTimeoutError", (e) => Effect.logWarning(e.message))
  * )
@@ -66,7 +70,7 @@ export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
     const s = this.stats
     const state = s === undefined ? "" :
       ` (size ${s.size}/${s.maxSize === 0 ? "unlimited" : s.maxSize}, ${s.inUse} in use, ${s.waiting} waiting)`
-    const last = this.cause === undefined ? "" : `; last connection error: ${describe(this.cause)}`
+    const last = this.cause === undefined ? "" : `; last connection error: ${messageOf(this.cause)}`
     return `Timed out after ${after} waiting for a connection${state}${last}`
   }
 }
@@ -79,7 +83,9 @@ export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
  * @example
  * ```ts
  * import { Effect } from "effect"
+ * import type { ConnectionPool } from "effect-connection-pool"
  *
+ * declare const pool: ConnectionPool.ConnectionPool<object>
  * const borrow = pool.acquire.pipe(
  *   Effect.catchTag("PoolClosedError", () => Effect.succeed(undefined))
  * )
@@ -102,8 +108,3 @@ const showValue = (value: unknown): string => {
     return String(value)
   }
 }
-
-const describe = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : typeof cause === "object" && cause !== null && "message" in cause
-    ? String((cause as { message: unknown }).message)
-    : String(cause)

@@ -6,30 +6,22 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import { PoolConfigError } from "./PoolError.js"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as options from "./internal/options.js"
+import type { PoolConfigError } from "./PoolError.js"
 
 /**
  * Options for {@link ConnectionPool.make}. Every field is optional.
  *
- * | option | default | accepts |
- * | --- | --- | --- |
- * | `minSize` | 1 | whole number ≥ 0, ≤ `maxSize` unless `maxSize` is 0 |
- * | `maxSize` | 10 | whole number ≥ 0; 0 = unlimited |
- * | `acquireTimeout` | 30 seconds | > 0, finite |
- * | `connectTimeout` | 10 seconds | > 0, finite |
- * | `maxLifetime` | 30 minutes | ≥ 0, finite; 0 = connections never expire |
- * | `idleTimeout` | 10 minutes | ≥ 0, finite; 0 = idle connections are kept |
- * | `validateAfterIdle` | 500 millis | ≥ 0, finite; 0 = validate on every borrow |
- * | `validationTimeout` | 5 seconds | > 0, finite |
- * | `keepaliveInterval` | 0 (off) | ≥ 0, finite |
- * | `closeTimeout` | 30 seconds | > 0, finite |
+ * Each field's default and bound are in `table` (and the README's options
+ * table, which a test holds to it).
  *
  * @example
  * ```ts
- * const options: PoolOptions = { minSize: 2, maxSize: 20, acquireTimeout: "5 seconds" }
+ * import type { PoolOptions } from "effect-connection-pool"
+ *
+ * const options: PoolOptions.PoolOptions = { minSize: 2, maxSize: 20, acquireTimeout: "5 seconds" }
  * ```
  * @since 0.1.0
  */
@@ -72,25 +64,15 @@ export interface PoolOptions {
 }
 
 /**
- * Options after validation, durations in milliseconds.
+ * Options after validation: sizes as whole numbers, durations in
+ * milliseconds. What `resolve` returns.
  *
  * @since 0.1.0
  */
-export interface ResolvedPoolOptions {
-  readonly minSize: number
-  readonly maxSize: number
-  readonly acquireTimeout: number
-  readonly connectTimeout: number
-  readonly maxLifetime: number
-  readonly idleTimeout: number
-  readonly validateAfterIdle: number
-  readonly validationTimeout: number
-  readonly keepaliveInterval: number
-  readonly closeTimeout: number
-}
+export type ResolvedPoolOptions = options.ResolvedPoolOptions
 
 /**
- * The defaults, as a record.
+ * The defaults, as a record (durations in milliseconds).
  *
  * @example
  * ```ts
@@ -99,31 +81,21 @@ export interface ResolvedPoolOptions {
  * ```
  * @since 0.1.0
  */
-export const defaults: ResolvedPoolOptions = {
-  minSize: 1,
-  maxSize: 10,
-  acquireTimeout: 30_000,
-  connectTimeout: 10_000,
-  maxLifetime: 30 * 60_000,
-  idleTimeout: 10 * 60_000,
-  validateAfterIdle: 500,
-  validationTimeout: 5_000,
-  keepaliveInterval: 0,
-  closeTimeout: 30_000
-}
+export const defaults: ResolvedPoolOptions = options.defaults
 
-const durationOptions = [
-  ["acquireTimeout", "positive"],
-  ["connectTimeout", "positive"],
-  ["maxLifetime", "nonNegative"],
-  ["idleTimeout", "nonNegative"],
-  ["validateAfterIdle", "nonNegative"],
-  ["validationTimeout", "positive"],
-  ["keepaliveInterval", "nonNegative"],
-  ["closeTimeout", "positive"]
-] as const
-
-const knownOptions: ReadonlySet<string> = new Set(["minSize", "maxSize", ...durationOptions.map(([name]) => name)])
+/**
+ * Every option with its bound, default and meaning, in the order the
+ * documentation lists them: the one source for the checks, the MySQL
+ * layer's environment variables and the README's table.
+ *
+ * @example
+ * ```ts
+ * import { PoolOptions } from "effect-connection-pool"
+ * for (const option of PoolOptions.table) console.log(option.name, option.defaultText)
+ * ```
+ * @since 0.1.0
+ */
+export const table: ReadonlyArray<options.OptionSpec<keyof PoolOptions & string>> = options.optionTable
 
 /**
  * Checks a `PoolOptions` record and fills in the defaults. Fails with
@@ -137,70 +109,8 @@ const knownOptions: ReadonlySet<string> = new Set(["minSize", "maxSize", ...dura
  * import { Effect } from "effect"
  *
  * const resolved = Effect.runSync(PoolOptions.resolve({ maxSize: 4, idleTimeout: "1 minute" }))
- * // resolved.idleTimeout === 60_000
+ * console.log(resolved.idleTimeout) // 60000
  * ```
  * @since 0.1.0
  */
-export const resolve = (options: PoolOptions = {}): Effect.Effect<ResolvedPoolOptions, PoolConfigError> =>
-  Effect.suspend(() => {
-    if (typeof options !== "object" || options === null) {
-      return Effect.fail(new PoolConfigError({ option: "options", value: options, expected: "an object" }))
-    }
-    for (const key of Object.keys(options)) {
-      if (!knownOptions.has(key)) {
-        return Effect.fail(
-          new PoolConfigError({
-            option: key,
-            value: (options as Record<string, unknown>)[key],
-            expected: `one of the known options: ${[...knownOptions].join(", ")}`
-          })
-        )
-      }
-    }
-    const out: Record<string, number> = {}
-    for (const name of ["minSize", "maxSize"] as const) {
-      const value = options[name]
-      if (value === undefined) {
-        out[name] = defaults[name]
-      } else if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-        return Effect.fail(new PoolConfigError({ option: name, value, expected: "a whole number >= 0" }))
-      } else {
-        out[name] = value
-      }
-    }
-    if (out.maxSize !== 0 && out.minSize! > out.maxSize!) {
-      return Effect.fail(
-        new PoolConfigError({
-          option: "minSize",
-          value: out.minSize,
-          expected: `a number <= maxSize (${out.maxSize}), or maxSize 0 for unlimited`
-        })
-      )
-    }
-    for (const [name, bound] of durationOptions) {
-      const value = options[name]
-      if (value === undefined) {
-        out[name] = defaults[name]
-        continue
-      }
-      const expected = bound === "positive" ? "a finite duration > 0" : "a finite duration >= 0"
-      const millis = durationMillis(value)
-      if (millis === undefined || (bound === "positive" && millis === 0)) {
-        return Effect.fail(new PoolConfigError({ option: name, value, expected }))
-      }
-      out[name] = millis
-    }
-    return Effect.succeed(out as unknown as ResolvedPoolOptions)
-  })
-
-// Duration.decode clamps negatives (and NaN) to zero, which would turn a typo
-// such as `-5 seconds` into "off"; reject those before decoding.
-const durationMillis = (value: unknown): number | undefined => {
-  if (typeof value === "number" && !(value >= 0)) return undefined
-  if (typeof value === "bigint" && value < 0n) return undefined
-  if (typeof value === "string" && value.trim().startsWith("-")) return undefined
-  const decoded = Duration.decodeUnknown(value)
-  if (Option.isNone(decoded) || !Duration.isFinite(decoded.value)) return undefined
-  const millis = Duration.toMillis(decoded.value)
-  return Number.isFinite(millis) && millis >= 0 ? millis : undefined
-}
+export const resolve: (options?: PoolOptions) => Effect.Effect<ResolvedPoolOptions, PoolConfigError> = options.resolve

@@ -5,6 +5,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
 import type * as Mysql from "mysql2"
 
 /**
@@ -50,9 +51,9 @@ export type QueryResult = ReadonlyArray<Row> | ResultHeader | ReadonlyArray<Read
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Pool } from "effect-connection-pool"
+ * import { Pool, type ResultHeader } from "effect-connection-pool"
  *
- * const program = Pool.use((conn) =>
+ * export const program = Pool.use((conn) =>
  *   Effect.gen(function* () {
  *     const rows = yield* conn.query<ReadonlyArray<{ n: number }>>("SELECT ? + 1 AS n", [41])
  *     const header = yield* conn.execute<ResultHeader>("UPDATE t SET x = ? WHERE id = ?", [1, 2])
@@ -81,4 +82,71 @@ export interface MySqlConnection {
    * can no longer see what was run on it.
    */
   readonly raw: Mysql.Connection
+}
+
+/**
+ * What the pool's MySQL connections offer beyond the borrower's API, for
+ * adapters: the `SqlClient` (`MySqlPool.makeSqlClient`), the Promise facade,
+ * and test fakes (`layerTest` in `effect-connection-pool/testing`). The
+ * connections of `MySqlPool.make` and `MySqlPool.makeManager` implement it.
+ *
+ * The statement methods take string literals rather than an options object,
+ * so a statement allocates nothing for its settings:
+ *
+ * - `rows`: `"objects"` (a row is a record, the default) or `"arrays"` (a row
+ *   is an array of values, as `@effect/sql`'s `executeValues` wants).
+ * - `onInterrupt`: `"abandon"` (the default: an interrupted statement
+ *   finishes on the server, a later statement waits behind it, and the
+ *   connection is closed when it goes back to the pool) or `"close"` (the
+ *   connection is closed at the interruption itself, for a pinned
+ *   transaction whose ROLLBACK would otherwise wait behind the statement).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { MySqlPool, type PooledConnection } from "effect-connection-pool"
+ *
+ * // Rows as arrays of values, as `@effect/sql`'s `executeValues` reads them.
+ * const values = (conn: PooledConnection, sql: string) => conn.run("query", sql, [], "arrays")
+ *
+ * export const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const pool = yield* MySqlPool.make({ url: "mysql://root@127.0.0.1:3306/test" })
+ *     return yield* pool.use((conn) => values(conn, "SELECT 1, 2"))
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export interface PooledConnection extends MySqlConnection {
+  /** False once the connection must not be reused (a fatal error, an interrupted statement, a closed socket) or while a statement runs. */
+  readonly reusable: boolean
+  /** Run a statement; its result as mysql2 returns it. */
+  readonly run: (
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown> | undefined,
+    rows?: "objects" | "arrays",
+    onInterrupt?: "abandon" | "close"
+  ) => Effect.Effect<unknown, SqlError>
+  /**
+   * Run a statement the caller cannot interrupt (transaction control: BEGIN,
+   * COMMIT, ROLLBACK), bounded by the connection itself: past the pool's
+   * `validationTimeout` the connection is destroyed and the statement fails.
+   */
+  readonly runControl: (sql: string) => Effect.Effect<unknown, SqlError>
+  /**
+   * Stream a query's rows with backpressure. A stream abandoned half-way
+   * leaves the connection unusable (unread rows on the wire).
+   */
+  readonly stream: (sql: string, params: ReadonlyArray<unknown>) => Stream.Stream<unknown, SqlError>
+  /**
+   * `run` without the Effect runtime, for the Promise facade: rejects with a
+   * `SqlError`.
+   */
+  readonly runPromise: (
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown> | undefined
+  ) => Promise<unknown>
 }

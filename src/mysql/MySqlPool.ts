@@ -4,6 +4,11 @@
  * Each provides `Pool`, `@effect/sql`'s `SqlClient` and `@effect/sql-mysql2`'s
  * `MysqlClient`, all running on the same pooled connections.
  *
+ * The building blocks the layers are made of are public too, for adapters
+ * and custom pools: `MySqlPool.make` (the checked pool of `PooledConnection`s),
+ * `MySqlPool.makeManager` (its `ConnectionManager`) and
+ * `MySqlPool.makeSqlClient` (the `SqlClient` over any such pool).
+ *
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -15,16 +20,27 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type * as Mysql from "mysql2"
 import type * as ConnectionPool from "../core/ConnectionPool.js"
-import * as mysqlPool from "./internal/pool.js"
-import * as sqlClient from "./internal/sqlClient.js"
-import type { MySqlConnection } from "./MySqlConnection.js"
-import { Pool } from "./Pool.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import type * as PoolOptions from "../core/PoolOptions.js"
+import { resolveConfig } from "./internal/config.js"
+import * as mysqlConnection from "./internal/connection.js"
+import * as optionTable from "./internal/options.js"
+import * as mysqlPool from "./internal/pool.js"
+import * as sqlClient from "./internal/sqlClient.js"
+import type { MySqlConnection, PooledConnection } from "./MySqlConnection.js"
+import { Pool } from "./Pool.js"
+
+/**
+ * The pool's MySQL connections as adapters see them (see `MySqlConnection.ts`;
+ * also exported from the package root).
+ *
+ * @since 0.1.0
+ */
+export type { PooledConnection } from "./MySqlConnection.js"
 
 /**
  * Everything `MySqlPool.layer` takes: where and how to connect (mysql2's
@@ -37,7 +53,10 @@ import type * as PoolOptions from "../core/PoolOptions.js"
  *
  * @example
  * ```ts
- * const config: MySqlPoolConfig = {
+ * import { Redacted } from "effect"
+ * import type { MySqlPoolConfig } from "effect-connection-pool"
+ *
+ * export const config: MySqlPoolConfig = {
  *   host: "127.0.0.1", port: 3306, user: "app", password: Redacted.make("secret"), database: "test",
  *   minSize: 2, maxSize: 20, acquireTimeout: "5 seconds", echo: false
  * }
@@ -79,11 +98,131 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
 }
 
 /**
+ * Make the checked pool of MySQL connections, bound to the current scope:
+ * validates the config (a `PoolConfigError` names the bad field), opens
+ * `minSize` connections and runs `SELECT 1` on one (a wrong password or an
+ * unreachable server fails with a `SqlError` in the server's own words). A
+ * connection the server or network drops is disposed at once. Closing the
+ * scope closes the pool gracefully.
+ *
+ * What `layer` is built from, with `makeSqlClient`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { MySqlPool } from "effect-connection-pool"
+ *
+ * export const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const pool = yield* MySqlPool.make({ url: "mysql://root@127.0.0.1:3306/test", maxSize: 4 })
+ *     return yield* pool.use((conn) => conn.query("SELECT 1 AS one"))
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const make = (
+  config: MySqlPoolConfig
+): Effect.Effect<ConnectionPool.ConnectionPool<PooledConnection, SqlError>, PoolConfigError | SqlError, Scope.Scope> =>
+  Effect.map(mysqlPool.make(config), ({ pool }) => asPublic(pool))
+
+/**
+ * The `ConnectionManager` the pool of `make` uses (open, ping, roll back or
+ * reset on return, close with COM_QUIT), for building a pool of your own
+ * with `ConnectionPool.make`. Fails with `PoolConfigError` on a bad config;
+ * opens nothing until asked. Unlike `make`'s pool, a pool built on it finds
+ * out about a connection the server dropped only when it checks or uses it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConnectionPool, MySqlPool } from "effect-connection-pool"
+ *
+ * export const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const manager = yield* MySqlPool.makeManager({ url: "mysql://root@127.0.0.1:3306/test" })
+ *     const pool = yield* ConnectionPool.make(
+ *       { ...manager, onAcquire: (conn) => Effect.asVoid(conn.query("SET @borrowed = NOW()")) },
+ *       { maxSize: 4 }
+ *     )
+ *     return yield* pool.use((conn) => conn.query("SELECT @borrowed AS borrowed"))
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const makeManager = (
+  config: MySqlPoolConfig
+): Effect.Effect<ConnectionPool.ConnectionManager<PooledConnection, SqlError>, PoolConfigError> =>
+  Effect.map(
+    resolveConfig(config),
+    // No pool owns these connections, so nobody to tell when one is dropped.
+    (resolved) =>
+      mysqlConnection.makeManager(resolved.connect, () => {}) as unknown as ConnectionPool.ConnectionManager<
+        PooledConnection,
+        SqlError
+      >
+  )
+
+/**
+ * Options for `makeSqlClient`.
+ *
+ * @since 0.1.0
+ */
+export interface SqlClientOptions {
+  /** Attributes for every statement's span. Default none (`layer` adds the database's and the server's). */
+  readonly spanAttributes?: ReadonlyArray<readonly [string, unknown]> | undefined
+  /** Rename result columns (e.g. `String.snakeToCamel`). */
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  /** Rename identifiers in queries (e.g. `String.camelToSnake`). */
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+}
+
+/**
+ * An `@effect/sql` `SqlClient` over a pool of `PooledConnection`s (from
+ * `make`, or your own). Each statement borrows a connection for its own span;
+ * `withTransaction` pins one for the whole transaction (an interrupted
+ * statement there closes it at once); a stream holds its connection until it
+ * ends; pool timeouts and a closed pool surface as `SqlError` with the pool's
+ * error as `cause`.
+ *
+ * @example
+ * ```ts
+ * import { Reactivity } from "@effect/experimental"
+ * import { Effect } from "effect"
+ * import { MySqlPool } from "effect-connection-pool"
+ *
+ * export const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const pool = yield* MySqlPool.make({ url: "mysql://root@127.0.0.1:3306/test" })
+ *     const sql = yield* MySqlPool.makeSqlClient(pool, { spanAttributes: [["service.name", "api"]] })
+ *     return yield* sql`SELECT 1 AS one`
+ *   })
+ * ).pipe(Effect.provide(Reactivity.layer))
+ * ```
+ * @since 0.1.0
+ */
+export const makeSqlClient = (
+  pool: ConnectionPool.ConnectionPool<PooledConnection, SqlError>,
+  options?: SqlClientOptions
+): Effect.Effect<SqlClient.SqlClient, never, Reactivity.Reactivity> => sqlClient.make(pool, options)
+
+/**
+ * The pool's connections are `PooledMySqlConnection`s; its public type is
+ * over the interface they implement. (A pool is not a subtype of a pool of
+ * a supertype: `invalidate` takes a connection.)
+ */
+const asPublic = (
+  pool: ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError>
+): ConnectionPool.ConnectionPool<PooledConnection, SqlError> =>
+  pool as unknown as ConnectionPool.ConnectionPool<PooledConnection, SqlError>
+
+/**
  * A layer with a pool of MySQL connections: `Pool`, `SqlClient` and
  * `MysqlClient`. Building it opens `minSize` connections and checks that one
  * works (a bad password or an unreachable server fails the layer with a clear
  * `SqlError`); releasing it closes the pool gracefully, sending COM_QUIT on
- * every connection.
+ * every connection. Built from `make` and `makeSqlClient`.
  *
  * @example
  * ```ts
@@ -92,7 +231,7 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
  * import { MySqlPool } from "effect-connection-pool"
  *
  * const Live = MySqlPool.layer({ url: "mysql://root@127.0.0.1:3306/test", maxSize: 10 })
- * const program = Effect.gen(function* () {
+ * export const program = Effect.gen(function* () {
  *   const sql = yield* SqlClient.SqlClient
  *   return yield* sql`SELECT 1 AS one`
  * }).pipe(Effect.provide(Live))
@@ -104,16 +243,19 @@ export const layer = (
 ): Layer.Layer<Pool | SqlClient.SqlClient | MysqlClient.MysqlClient, PoolConfigError | SqlError> =>
   Layer.scopedContext(
     Effect.gen(function*() {
-      const { pool, resolved } = yield* mysqlPool.make(config)
-      const client = yield* sqlClient.make(pool, {
-        spanAttributes: resolved.spanAttributes,
+      // `make`, keeping the resolved config for the clients.
+      const made = yield* mysqlPool.make(config)
+      const pool = asPublic(made.pool)
+      const client = yield* makeSqlClient(pool, {
+        spanAttributes: made.resolved.spanAttributes,
         transformResultNames: config.transformResultNames,
         transformQueryNames: config.transformQueryNames
       })
       const mysqlClient: MysqlClient.MysqlClient = Object.assign(client, {
         [MysqlClient.TypeId]: MysqlClient.TypeId as MysqlClient.TypeId,
-        config: resolved.client
+        config: made.resolved.client
       })
+      // `Pool` lends `MySqlConnection`s: the same connections, seen through the borrower's API.
       return Context.make(Pool, pool as unknown as ConnectionPool.ConnectionPool<MySqlConnection, SqlError>).pipe(
         Context.add(SqlClient.SqlClient, client),
         Context.add(MysqlClient.MysqlClient, mysqlClient)
@@ -129,7 +271,7 @@ export const layer = (
  * import { Config } from "effect"
  * import { MySqlPool } from "effect-connection-pool"
  *
- * const Live = MySqlPool.layerConfig({
+ * export const Live = MySqlPool.layerConfig({
  *   url: Config.redacted("DATABASE_URL"),
  *   maxSize: Config.integer("POOL_SIZE").pipe(Config.withDefault(10))
  * })
@@ -143,69 +285,39 @@ export const layerConfig = (
   ConfigError.ConfigError | PoolConfigError | SqlError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
-const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
-  Config.map(Config.option(config), Option.getOrUndefined)
-
 /**
- * The config `MySqlPoolLive` reads: `MYSQL_URL`, or `MYSQL_HOST`,
- * `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PASSWORD`, `MYSQL_DATABASE`,
- * `MYSQL_SOCKET`; pool options as `MYSQL_POOL_MIN_SIZE`,
- * `MYSQL_POOL_MAX_SIZE`, `MYSQL_POOL_MAX_LIFETIME`, `MYSQL_POOL_IDLE_TIMEOUT`,
- * `MYSQL_POOL_ACQUIRE_TIMEOUT`, `MYSQL_POOL_CONNECT_TIMEOUT`,
- * `MYSQL_POOL_KEEPALIVE_INTERVAL` (durations like `30 seconds`), and
- * `MYSQL_ECHO`, `MYSQL_RESET_ON_RELEASE` (true/false). Passwords are read as
- * `Redacted`.
+ * The config `MySqlPoolLive` reads, every variable optional:
+ *
+ * - where and as whom: `MYSQL_URL`, or `MYSQL_HOST`, `MYSQL_PORT`,
+ *   `MYSQL_USER`, `MYSQL_PASSWORD`, `MYSQL_DATABASE`, `MYSQL_SOCKET`
+ *   (`socketPath`); `MYSQL_URL` and `MYSQL_PASSWORD` are read as `Redacted`;
+ * - every pool option as `MYSQL_POOL_` and its name in capitals:
+ *   `MYSQL_POOL_MIN_SIZE`, `MYSQL_POOL_MAX_SIZE` (whole numbers),
+ *   `MYSQL_POOL_ACQUIRE_TIMEOUT`, `MYSQL_POOL_CONNECT_TIMEOUT`,
+ *   `MYSQL_POOL_MAX_LIFETIME`, `MYSQL_POOL_IDLE_TIMEOUT`,
+ *   `MYSQL_POOL_VALIDATE_AFTER_IDLE`, `MYSQL_POOL_VALIDATION_TIMEOUT`,
+ *   `MYSQL_POOL_KEEPALIVE_INTERVAL`, `MYSQL_POOL_CLOSE_TIMEOUT` (durations
+ *   such as `30 seconds`);
+ * - `MYSQL_ECHO`, `MYSQL_RESET_ON_RELEASE` (true/false).
  *
  * @example
  * ```ts
- * const config = yield* MySqlPool.envConfig
+ * import { Effect } from "effect"
+ * import { MySqlPool } from "effect-connection-pool"
+ *
+ * export const program = Effect.gen(function* () {
+ *   const config = yield* MySqlPool.envConfig
+ *   return config.maxSize ?? 10
+ * })
  * ```
  * @since 0.1.0
  */
-export const envConfig: Config.Config<MySqlPoolConfig> = Config.map(
-  Config.all({
-    url: optional(Config.redacted("MYSQL_URL")),
-    host: optional(Config.string("MYSQL_HOST")),
-    port: optional(Config.integer("MYSQL_PORT")),
-    user: optional(Config.string("MYSQL_USER")),
-    password: optional(Config.redacted("MYSQL_PASSWORD")),
-    database: optional(Config.string("MYSQL_DATABASE")),
-    socketPath: optional(Config.string("MYSQL_SOCKET")),
-    minSize: optional(Config.integer("MYSQL_POOL_MIN_SIZE")),
-    maxSize: optional(Config.integer("MYSQL_POOL_MAX_SIZE")),
-    // Durations stay strings here: `Config.duration` would read "-5 seconds"
-    // as 0 (off); the pool's own check rejects it and names the variable.
-    maxLifetime: optional(Config.string("MYSQL_POOL_MAX_LIFETIME")),
-    idleTimeout: optional(Config.string("MYSQL_POOL_IDLE_TIMEOUT")),
-    acquireTimeout: optional(Config.string("MYSQL_POOL_ACQUIRE_TIMEOUT")),
-    connectTimeout: optional(Config.string("MYSQL_POOL_CONNECT_TIMEOUT")),
-    keepaliveInterval: optional(Config.string("MYSQL_POOL_KEEPALIVE_INTERVAL")),
-    echo: optional(Config.boolean("MYSQL_ECHO")),
-    resetOnRelease: optional(Config.boolean("MYSQL_RESET_ON_RELEASE"))
-  }),
-  (values) =>
-    Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as unknown as MySqlPoolConfig
-)
-
-/** Which environment variable each option comes from, so errors name what the user set. */
-const envNames: Record<string, string> = {
-  url: "MYSQL_URL",
-  host: "MYSQL_HOST",
-  port: "MYSQL_PORT",
-  user: "MYSQL_USER",
-  database: "MYSQL_DATABASE",
-  socketPath: "MYSQL_SOCKET",
-  minSize: "MYSQL_POOL_MIN_SIZE",
-  maxSize: "MYSQL_POOL_MAX_SIZE",
-  maxLifetime: "MYSQL_POOL_MAX_LIFETIME",
-  idleTimeout: "MYSQL_POOL_IDLE_TIMEOUT",
-  acquireTimeout: "MYSQL_POOL_ACQUIRE_TIMEOUT",
-  connectTimeout: "MYSQL_POOL_CONNECT_TIMEOUT",
-  keepaliveInterval: "MYSQL_POOL_KEEPALIVE_INTERVAL"
-}
+export const envConfig: Config.Config<MySqlPoolConfig> = optionTable.envConfig
 
 /**
- * The pool configured from the environment (see `envConfig`).
+ * The pool configured from the environment (see `envConfig`). A bad value
+ * fails with a `PoolConfigError` naming the variable (`MYSQL_POOL_MAX_SIZE`,
+ * not `maxSize`).
  *
  * @example
  * ```ts
@@ -221,9 +333,12 @@ export const MySqlPoolLive: Layer.Layer<
   Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
   ConfigError.ConfigError | PoolConfigError | SqlError
 > = Layer.unwrapEffect(Effect.map(envConfig, layer)).pipe(
-  Layer.mapError((error) =>
-    error instanceof PoolConfigError && envNames[error.option] !== undefined ?
-      new PoolConfigError({ option: envNames[error.option]!, value: error.value, expected: error.expected }) :
-      error
-  )
+  Layer.mapError((error) => {
+    if (!(error instanceof PoolConfigError)) return error
+    // Name the variable the user set, not the option it became.
+    const variable = optionTable.envNames.get(error.option)
+    return variable === undefined ?
+      error :
+      new PoolConfigError({ option: variable, value: error.value, expected: error.expected })
+  })
 )

@@ -1,34 +1,29 @@
 /**
- * `Pool`: the service tag for the pool of MySQL connections, its accessors,
- * and a test layer that needs no server.
+ * `Pool`: the service tag for the pool of MySQL connections, and its
+ * accessors. (The in-memory test layer that was `Pool.layerTest` is
+ * `layerTest` in `effect-connection-pool/testing`.)
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import type * as Mysql from "mysql2"
-import * as ConnectionPool from "../core/ConnectionPool.js"
-import * as sqlClient from "./internal/sqlClient.js"
-import type { MySqlConnection, QueryResult } from "./MySqlConnection.js"
-import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../core/PoolError.js"
-import type { PoolOptions } from "../core/PoolOptions.js"
+import type * as ConnectionPool from "../core/ConnectionPool.js"
+import type { PoolClosedError, PoolTimeoutError } from "../core/PoolError.js"
+import type { MySqlConnection } from "./MySqlConnection.js"
 
 /**
  * The pool of MySQL connections, provided by `MySqlPool.layer`,
- * `MySqlPool.layerConfig`, `MySqlPoolLive` or `Pool.layerTest`.
+ * `MySqlPool.layerConfig`, `MySqlPoolLive` or (without a server) `layerTest`
+ * from `effect-connection-pool/testing`.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { MySqlPoolLive, Pool } from "effect-connection-pool"
  *
- * const program = Effect.scoped(
+ * export const program = Effect.scoped(
  *   Effect.gen(function* () {
  *     const conn = yield* Pool.acquire
  *     return yield* conn.query("SELECT 1 AS one")
@@ -46,7 +41,10 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    *
    * @example
    * ```ts
-   * const rows = Effect.scoped(Effect.flatMap(Pool.acquire, (conn) => conn.query("SELECT 1")))
+   * import { Effect } from "effect"
+   * import { Pool } from "effect-connection-pool"
+   *
+   * export const rows = Effect.scoped(Effect.flatMap(Pool.acquire, (conn) => conn.query("SELECT 1")))
    * ```
    */
   static readonly acquire: Effect.Effect<
@@ -60,7 +58,9 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    *
    * @example
    * ```ts
-   * const rows = Pool.use((conn) => conn.query("SELECT 1"))
+   * import { Pool } from "effect-connection-pool"
+   *
+   * export const rows = Pool.use((conn) => conn.query("SELECT 1"))
    * ```
    */
   static readonly use = <A, E, R>(
@@ -73,7 +73,13 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    *
    * @example
    * ```ts
-   * const { size, idle, inUse, waiting } = yield* Pool.stats
+   * import { Effect } from "effect"
+   * import { Pool } from "effect-connection-pool"
+   *
+   * export const busy = Effect.gen(function* () {
+   *   const { idle, inUse, size, waiting } = yield* Pool.stats
+   *   return waiting > 0 || (size > 0 && idle === 0 && inUse === size)
+   * })
    * ```
    */
   static readonly stats: Effect.Effect<ConnectionPool.PoolStats, never, Pool> = Effect.flatMap(
@@ -86,7 +92,14 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    *
    * @example
    * ```ts
-   * yield* Pool.clear
+   * import { Effect } from "effect"
+   * import { Pool } from "effect-connection-pool"
+   *
+   * // After a failover: every connection is replaced.
+   * export const afterFailover = Effect.gen(function* () {
+   *   yield* Pool.clear
+   *   return yield* Pool.stats
+   * })
    * ```
    */
   static readonly clear: Effect.Effect<void, never, Pool> = Effect.flatMap(Pool, (pool) => pool.clear)
@@ -96,75 +109,15 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    *
    * @example
    * ```ts
-   * yield* Pool.use((conn) => Pool.invalidate(conn))
+   * import { Effect } from "effect"
+   * import { Pool } from "effect-connection-pool"
+   *
+   * // Session state this borrower cannot undo: the connection is closed on return.
+   * export const program = Pool.use((conn) =>
+   *   Effect.zipRight(conn.query("SET SESSION sql_mode = 'ANSI'"), Pool.invalidate(conn))
+   * )
    * ```
    */
   static readonly invalidate = (conn: MySqlConnection): Effect.Effect<void, never, Pool> =>
     Effect.flatMap(Pool, (pool) => pool.invalidate(conn))
-
-  /**
-   * A `Pool` and a `SqlClient` over in-memory connections, for testing code
-   * written against `Pool` without a server. Every statement goes to
-   * `handler`; by default it returns no rows. Pool options apply as usual
-   * (default `minSize` 0).
-   *
-   * @example
-   * ```ts
-   * import { Effect } from "effect"
-   * import { Pool } from "effect-connection-pool"
-   *
-   * const TestPool = Pool.layerTest((sql) => Effect.succeed(sql.startsWith("SELECT") ? [{ one: 1 }] : []))
-   * const program = Pool.use((conn) => conn.query("SELECT 1 AS one")).pipe(Effect.provide(TestPool))
-   * ```
-   */
-  static readonly layerTest = (
-    handler: (sql: string, params: ReadonlyArray<unknown>) => Effect.Effect<QueryResult, SqlError> = () =>
-      Effect.succeed([]),
-    options: PoolOptions = {}
-  ): Layer.Layer<Pool | SqlClient.SqlClient, PoolConfigError> =>
-    Layer.scopedContext(
-      Effect.gen(function*() {
-        let nextThreadId = 0
-        const pool = yield* ConnectionPool.make(
-          {
-            create: Effect.sync(() => new FakeConnection(++nextThreadId, handler)),
-            dispose: () => Effect.void
-          },
-          { minSize: 0, ...options }
-        )
-        const client = yield* sqlClient.make(pool, { spanAttributes: [["db.system.name", "mysql"]] })
-        return Context.make(Pool, pool as unknown as ConnectionPool.ConnectionPool<MySqlConnection, SqlError>).pipe(
-          Context.add(SqlClient.SqlClient, client)
-        )
-      })
-    ).pipe(Layer.provide(Reactivity.layer))
-}
-
-class FakeConnection implements MySqlConnection, sqlClient.StatementRunner {
-  readonly reusable = true
-  constructor(
-    readonly threadId: number,
-    private readonly handler: (sql: string, params: ReadonlyArray<unknown>) => Effect.Effect<QueryResult, SqlError>
-  ) {}
-  get raw(): Mysql.Connection {
-    throw new Error("Pool.layerTest connections have no mysql2 connection underneath")
-  }
-  query<A extends QueryResult>(sql: string, params: ReadonlyArray<unknown> = []) {
-    return this.handler(sql, params) as Effect.Effect<A, SqlError>
-  }
-  execute<A extends QueryResult>(sql: string, params: ReadonlyArray<unknown> = []) {
-    return this.handler(sql, params) as Effect.Effect<A, SqlError>
-  }
-  run(_method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> = []) {
-    return this.handler(sql, params)
-  }
-  runControl(sql: string) {
-    return this.handler(sql, [])
-  }
-  stream(sql: string, params: ReadonlyArray<unknown>) {
-    return Stream.flatMap(
-      Stream.fromEffect(this.handler(sql, params)),
-      (result) => Stream.fromIterable(Array.isArray(result) ? result : [])
-    )
-  }
 }

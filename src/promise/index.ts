@@ -11,18 +11,15 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import type * as Mysql from "mysql2"
-import type { ConnectionManager, PoolStats } from "../core/ConnectionPool.js"
-import type { PooledMySqlConnection } from "../mysql/internal/connection.js"
-import * as mysqlPool from "../mysql/internal/pool.js"
-import * as core from "../core/internal/engine.js"
-import type { QueryResult, Row } from "../mysql/MySqlConnection.js"
-import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
+import * as ConnectionPool from "../core/ConnectionPool.js"
+import type { PoolStats } from "../core/ConnectionPool.js"
 import type { PoolOptions } from "../core/PoolOptions.js"
+import type { PooledConnection, QueryResult, Row } from "../mysql/MySqlConnection.js"
+import * as MySqlPool from "../mysql/MySqlPool.js"
+import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
+import { Handle, openInScope, PromisePool } from "./internal/promisePool.js"
 
 /**
  * aiomysql's names for the pool options, accepted beside the camelCase ones
@@ -92,7 +89,7 @@ export interface PromisePoolBase<C> {
   readonly freesize: number
   /** True once `close` or `terminate` was called. */
   readonly closed: boolean
-  /** `{ size, idle, inUse, pending, waiting, minSize, maxSize, closed }`. */
+  /** `{ size, idle, inUse, checking, pending, waiting, minSize, maxSize, closed }`. */
   readonly stats: PoolStats
   /** Borrow; rejects with `PoolTimeoutError` after `acquireTimeout`, `PoolClosedError` once closed. */
   acquire(): Promise<C>
@@ -139,88 +136,15 @@ export interface PromiseConnectionManager<A> {
   readonly onRelease?: ((conn: A) => Promise<void>) | undefined
 }
 
-const released: Promise<void> = Promise.resolve()
-
-/** The shared machinery: a core pool, its scope, and handles for borrowed entries. */
-/** What the facade's handles have in common: the pool they belong to, and their entry until released. */
-interface Handle<A> {
-  readonly owner: unknown
-  entry: core.Entry<A> | undefined
-}
-
-class PromisePool<A, C extends Handle<A>> implements PromisePoolBase<C> {
-  private shutdown: Promise<void> | undefined
-
+/** One borrow of a MySQL connection. */
+class PromiseConnectionHandle extends Handle<PooledConnection> implements PromiseConnection {
   constructor(
-    protected readonly pool: core.Pool<A, unknown, never>,
-    private readonly scope: Scope.CloseableScope,
-    private readonly wrap: (entry: core.Entry<A>, pool: PromisePool<A, C>) => C
-  ) {}
-
-  get minsize() {
-    return this.pool.snapshot().minSize
+    entry: ConnectionEntry,
+    private readonly conn: PooledConnection,
+    owner: PromisePool<PooledConnection, PromiseConnectionHandle>
+  ) {
+    super(entry, owner)
   }
-  get maxsize() {
-    return this.pool.snapshot().maxSize
-  }
-  get size() {
-    return this.pool.snapshot().size
-  }
-  get freesize() {
-    return this.pool.snapshot().idle
-  }
-  get closed() {
-    return this.pool.snapshot().closed
-  }
-  get stats() {
-    return this.pool.snapshot()
-  }
-
-  private readonly wrapEntry = (entry: core.Entry<A>) => this.wrap(entry, this)
-
-  acquire(): Promise<C> {
-    const entry = this.pool.takeReady()
-    return entry !== undefined ? Promise.resolve(this.wrap(entry, this)) : this.pool.acquireLater(this.wrapEntry)
-  }
-
-  release(handle: C): Promise<void> {
-    // Only this pool's handles, once each: the entry is cleared on release, and
-    // another pool's handle (or anything else) is left alone.
-    if (typeof handle !== "object" || handle === null || handle.owner !== this) return released
-    const entry = handle.entry
-    handle.entry = undefined
-    if (entry === undefined || this.pool.releaseNow(entry)) return released
-    return Effect.runPromise(this.pool.releaseWithHook(entry))
-  }
-
-  clear(): Promise<void> {
-    return Effect.runPromise(this.pool.clear)
-  }
-
-  close(): void {
-    this.shutdown ??= Effect.runPromise(Effect.ensuring(this.pool.close, Scope.close(this.scope, Exit.void)))
-  }
-
-  terminate(): void {
-    const terminated = Effect.runPromise(Effect.ensuring(this.pool.terminate, Scope.close(this.scope, Exit.void)))
-    this.shutdown ??= terminated
-  }
-
-  waitClosed(): Promise<void> {
-    if (this.shutdown === undefined) {
-      return Promise.reject(new Error("waitClosed() was called before close() or terminate()"))
-    }
-    return this.shutdown
-  }
-}
-
-/** One borrow of a MySQL connection; `entry` is cleared on release, so a second release does nothing. */
-class PromiseConnectionHandle implements PromiseConnection {
-  constructor(
-    public entry: core.Entry<PooledMySqlConnection> | undefined,
-    private readonly conn: PooledMySqlConnection,
-    readonly owner: PromisePool<PooledMySqlConnection, PromiseConnectionHandle>
-  ) {}
   get threadId() {
     return this.conn.threadId
   }
@@ -233,25 +157,14 @@ class PromiseConnectionHandle implements PromiseConnection {
   execute<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
     return this.conn.runPromise("execute", sql, params) as Promise<A>
   }
-  release(): Promise<void> {
-    return this.owner.release(this)
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.owner.release(this)
-  }
 }
 
-class LeaseHandle<A> implements Lease<A> {
-  constructor(
-    public entry: core.Entry<A> | undefined,
-    readonly value: A,
-    readonly owner: PromisePool<A, LeaseHandle<A>>
-  ) {}
-  release(): Promise<void> {
-    return this.owner.release(this)
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.owner.release(this)
+type ConnectionEntry = Handle<PooledConnection>["entry"]
+
+/** One borrow of a generic resource. */
+class LeaseHandle<A> extends Handle<A> implements Lease<A> {
+  constructor(entry: Handle<A>["entry"], readonly value: A, owner: PromisePool<A, LeaseHandle<A>>) {
+    super(entry, owner)
   }
 }
 
@@ -291,18 +204,13 @@ export const createPool = async (options: CreatePoolOptions = {}): Promise<MySql
     ...(db === undefined ? {} : { database: db }),
     ...(unix_socket === undefined ? {} : { socketPath: unix_socket })
   }
-  const scope = Effect.runSync(Scope.make())
-  const made = await Effect.runPromiseExit(Scope.extend(mysqlPool.make(config), scope))
-  if (Exit.isFailure(made)) {
-    await Effect.runPromise(Scope.close(scope, made))
-    return Promise.reject(Cause.squash(made.cause))
-  }
-  const pool = new PromisePool<PooledMySqlConnection, PromiseConnectionHandle>(
-    made.value.pool as core.Pool<PooledMySqlConnection, unknown, never>,
+  const { pool, scope } = await openInScope(MySqlPool.make(config))
+  const promisePool = new PromisePool<PooledConnection, PromiseConnectionHandle>(
+    pool,
     scope,
-    (entry, pool) => new PromiseConnectionHandle(entry, entry.conn, pool)
+    (entry, owner) => new PromiseConnectionHandle(entry, entry.conn, owner)
   )
-  return Object.assign(pool, { echo: made.value.resolved.connect.echo }) as unknown as MySqlPromisePool
+  return Object.assign(promisePool, { echo: config.echo ?? false }) as unknown as MySqlPromisePool
 }
 
 /**
@@ -329,22 +237,13 @@ export const createGenericPool = async <A>(
 ): Promise<GenericPromisePool<A>> => {
   const lift = <X>(f: () => Promise<X>) => Effect.tryPromise({ try: f, catch: (error) => error })
   const { isAlive, onAcquire, onRelease } = manager
-  const effectManager: ConnectionManager<A, unknown> = {
+  const effectManager: ConnectionPool.ConnectionManager<A, unknown> = {
     create: lift(manager.create),
     dispose: (conn) => Effect.catchAll(lift(async () => manager.dispose(conn)), (error) => Effect.logWarning("dispose failed; ignored", error)),
     isAlive: isAlive === undefined ? undefined : (conn) => lift(() => isAlive(conn)),
     onAcquire: onAcquire === undefined ? undefined : (conn) => lift(() => onAcquire(conn)),
     onRelease: onRelease === undefined ? undefined : (conn) => lift(() => onRelease(conn))
   }
-  const scope = Effect.runSync(Scope.make())
-  const made = await Effect.runPromiseExit(Scope.extend(core.make(effectManager, poolOptionsOf(options)), scope))
-  if (Exit.isFailure(made)) {
-    await Effect.runPromise(Scope.close(scope, made))
-    return Promise.reject(Cause.squash(made.cause))
-  }
-  return new PromisePool<A, LeaseHandle<A>>(
-    made.value,
-    scope,
-    (entry, pool) => new LeaseHandle(entry, entry.conn, pool)
-  )
+  const { pool, scope } = await openInScope(ConnectionPool.make(effectManager, poolOptionsOf(options)))
+  return new PromisePool<A, LeaseHandle<A>>(pool, scope, (entry, owner) => new LeaseHandle(entry, entry.conn, owner))
 }

@@ -1,6 +1,7 @@
 /**
  * Test helpers, exported as `effect-connection-pool/testing`: a throwaway
- * MariaDB server, and a MySQL pool layer on top of one.
+ * MariaDB server, a MySQL pool layer on top of one, and `layerTest`, a pool
+ * over in-memory connections that needs no server at all.
  *
  * @example
  * ```ts
@@ -23,6 +24,7 @@ import type { PoolConfigError } from "../core/PoolError.js"
 import { MariaDb, type MariaDbServerError } from "./MariaDbServer.js"
 
 export * from "./MariaDbServer.js"
+export { layerTest } from "./layerTest.js"
 
 /**
  * A throwaway MariaDB (`MariaDb`) and a MySQL pool connected to it as its
@@ -31,6 +33,7 @@ export * from "./MariaDbServer.js"
  * @example
  * ```ts
  * import { layer } from "@effect/vitest"
+ * import { Pool } from "effect-connection-pool"
  * import { layerMySqlPool } from "effect-connection-pool/testing"
  *
  * layer(layerMySqlPool({ maxSize: 4 }), { excludeTestServices: true })("my repository", (it) => {

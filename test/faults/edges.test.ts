@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope, TestClock, TestContext } from "effect"
 import { ConnectionPool } from "../../src/index.js"
-import { eventually } from "../support/eventually.js"
+import { yieldUntil } from "../support/waitUntil.js"
 
 /**
  * The manager's `isAlive` reports the network: after a black hole starts,
@@ -73,7 +73,7 @@ describe("closeTimeout when the pool's scope closes (generic pool, TestClock)", 
       scope
     )
     yield* Effect.forkDaemon(pool.use(() => Effect.never))
-    yield* eventually(Effect.map(pool.stats, (s) => s.inUse === 1), "borrowed")
+    yield* yieldUntil(Effect.map(pool.stats, (s) => s.inUse === 1), "borrowed")
     return { counts, pool, scope }
   })
 
@@ -82,7 +82,7 @@ describe("closeTimeout when the pool's scope closes (generic pool, TestClock)", 
       const { counts, pool } = yield* stuckBorrower
       const closing = yield* Effect.forkDaemon(pool.close)
       yield* TestClock.adjust("5 seconds")
-      yield* eventually(Effect.sync(() => closing.unsafePoll() !== null), "close done after closeTimeout")
+      yield* yieldUntil(Effect.sync(() => closing.unsafePoll() !== null), "close done after closeTimeout")
       expect(counts.open).toBe(0)
     }).pipe(Effect.provide(TestContext.TestContext)))
 
@@ -95,7 +95,7 @@ describe("closeTimeout when the pool's scope closes (generic pool, TestClock)", 
       // A daemon: if close hangs, the test must still end (and fail) instead of waiting for it.
       const closing = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
       yield* TestClock.adjust("5 seconds")
-      yield* eventually(Effect.sync(() => closing.unsafePoll() !== null), "scope closed after closeTimeout")
+      yield* yieldUntil(Effect.sync(() => closing.unsafePoll() !== null), "scope closed after closeTimeout")
       expect(counts.open).toBe(0)
       yield* Fiber.join(closing)
     }).pipe(Effect.provide(TestContext.TestContext)))

@@ -28,7 +28,7 @@ import {
   writeFigures,
   FaultServer
 } from "../support/faults.js"
-import { pollUntil } from "../support/poll.js"
+import { pollUntil } from "../support/waitUntil.js"
 
 const ACQUIRE_TIMEOUT = 1_000
 /** Timer and scheduling slack on a loaded 2-core machine. */

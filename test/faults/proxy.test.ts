@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import * as net from "node:net"
 import * as FaultProxy from "../support/FaultProxy.js"
-import { pollUntil } from "../support/poll.js"
+import { pollUntil } from "../support/waitUntil.js"
 
 /** A loopback server: echoes every byte; with `greeting`, speaks first (as mysqld does). */
 const echoServer = (greeting?: string) =>

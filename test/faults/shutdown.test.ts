@@ -30,7 +30,7 @@ import {
   writeFigures,
   FaultServer
 } from "../support/faults.js"
-import { pollUntil } from "../support/poll.js"
+import { pollUntil } from "../support/waitUntil.js"
 
 const logs = quietLogs()
 const CALLERS = 100

@@ -13,7 +13,7 @@ import type { MySqlConnection, MySqlPoolConfig, PoolStats } from "../../src/inde
 import { MariaDb, type MariaDbServer } from "../../src/testing/index.js"
 import * as FaultProxyModule from "./FaultProxy.js"
 import type { FaultProxy } from "./FaultProxy.js"
-import { pollUntil } from "./poll.js"
+import { pollUntil } from "./waitUntil.js"
 
 /** A throwaway MariaDB for one fault-test file (with a tmpdir of its own, as every one has). */
 export const FaultServer = MariaDb.layer

@@ -6,8 +6,9 @@
  * their docs show). Here the hand-written pool runs both ways, each mode in
  * its own process:
  *
- *   node scratchpad/bench/.build/scratchpad/bench/diag-awaited-release.js plain
- *   node scratchpad/bench/.build/scratchpad/bench/diag-awaited-release.js awaited
+ *   npx tsx scratchpad/bench/diagnostics/awaited-release.ts plain
+ *   npx tsx scratchpad/bench/diagnostics/awaited-release.ts awaited
+ *   node scratchpad/bench/.build/scratchpad/bench/diagnostics/awaited-release.js <plain|awaited>   # compiled (`npm run bench` compiles)
  */
 import { HandPool } from "../lib/handPool.js"
 import { range } from "../lib/worker.js"

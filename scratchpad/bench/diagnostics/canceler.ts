@@ -4,9 +4,10 @@
  * effect wrap the async in `onInterrupt` (a mask, a restore and a match per
  * call). 16 fibers each await a microtask-resumed async; µs per async, with
  * and without a canceler. This is why only pinned transaction statements
- * install one (src/internal/mysqlConnection.ts, `run`).
+ * install one (src/mysql/internal/connection.ts, `run`).
  *
- *   node scratchpad/bench/.build/scratchpad/bench/diag-canceler.js
+ *   npx tsx scratchpad/bench/diagnostics/canceler.ts
+ *   node scratchpad/bench/.build/scratchpad/bench/diagnostics/canceler.js   # compiled (`npm run bench` compiles)
  */
 import { Effect } from "effect"
 import { range } from "../lib/worker.js"

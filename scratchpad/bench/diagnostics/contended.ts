@@ -4,7 +4,9 @@
  * the pool is always contended and every acquire queues. This pool's `use`
  * vs the hand-written pool driven by fibers vs effect's Pool, cycles/s.
  *
- *   node scratchpad/bench/.build/scratchpad/bench/diag-contended.js
+ *   npx tsx scratchpad/bench/diagnostics/contended.ts [all|ours|hand|effect-pool|floor]
+ *   CALLERS=100 SECONDS=0.3 npx tsx scratchpad/bench/diagnostics/contended.ts
+ *   node scratchpad/bench/.build/scratchpad/bench/diagnostics/contended.js   # compiled (`npm run bench` compiles)
  */
 import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
 import { ConnectionPool } from "../../../src/index.js"

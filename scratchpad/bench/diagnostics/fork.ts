@@ -5,7 +5,8 @@
  * are forked in one synchronous run, so no 1 ms timer can fire before it
  * ends), the mean time per round of 10 after that, and the total.
  *
- *   node scratchpad/bench/.build/scratchpad/bench/diag-fork.js
+ *   npx tsx scratchpad/bench/diagnostics/fork.ts
+ *   node scratchpad/bench/.build/scratchpad/bench/diagnostics/fork.js   # compiled (`npm run bench` compiles)
  */
 import { Effect } from "effect"
 import { HandPool } from "../lib/handPool.js"

@@ -1,25 +1,35 @@
 /**
- * Diagnostic (not part of the suite; run with --expose-gc): bytes per waiter
- * for bare `acquire()` promises (no async function around them), to split
- * the facade's cost between the core's waiter and the facade's wrapping.
+ * Diagnostic (not part of the suite): heap bytes per
+ * blocked waiter on an exhausted pool of 1, for one kind of waiter per
+ * process, to set the facade's waiter (a bare `acquire()` promise, no async
+ * function around it) against the hand-written pool's, generic-pool's, a
+ * fiber in this pool's `use` and a bare fiber on a `Deferred`:
  *
- *   node --expose-gc scratchpad/bench/.build/scratchpad/bench/diag-memory.js <hand|facade|core|generic-pool|fiber-use|fiber-deferred> [--snap]
+ *   npx tsx scratchpad/bench/diagnostics/memory.ts <hand|facade|generic-pool|fiber-use|fiber-deferred> [--snap]
+ *   node scratchpad/bench/.build/scratchpad/bench/diagnostics/memory.js <kind> [--snap]   # compiled (`npm run bench` compiles)
+ *
+ * It turns on `gc()` itself (--expose-gc is not needed).
  *
  * With --snap, heap snapshots before and after are diffed by object type
  * (written to /tmp): which objects each waiter adds, and their sizes.
+ * (Public API only: the core's own waiter, without the facade around it, is
+ * no longer measured separately; the facade's is what users get.)
  */
 import { Deferred, Effect, FiberId, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import { ConnectionPool } from "../../../src/index.js"
 import { createGenericPool } from "../../../src/promise/index.js"
 import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { census, diff } from "../lib/heapDiff.js"
 import { HandPool } from "../lib/handPool.js"
 import { sleep } from "../lib/worker.js"
 
 const N = 10_000
+v8.setFlagsFromString("--expose-gc")
+const collect = ((globalThis as { gc?: () => void }).gc ?? vm.runInNewContext("gc")) as () => void
 const gc = () => {
-  for (let i = 0; i < 4; i++) (globalThis as unknown as { gc: () => void }).gc()
+  for (let i = 0; i < 4; i++) collect()
 }
 const keep: Array<unknown> = []
 
@@ -51,11 +61,13 @@ const main = async () => {
     const pool = GenericPool.createPool({ create: async () => ({}), destroy: async () => {} }, { min: 1, max: 1 })
     keep.push(pool, await pool.acquire())
     acquire = () => pool.acquire()
-  } else {
+  } else if (which === "facade") {
     const pool = await createGenericPool({ create: async () => ({}), dispose: () => {} }, { minsize: 1, maxsize: 1 })
     keep.push(pool, await pool.acquire())
-    const core = (pool as unknown as { pool: { acquireNowOrLater: () => unknown } }).pool
-    acquire = which === "core" ? () => core.acquireNowOrLater() : () => pool.acquire()
+    acquire = () => pool.acquire()
+  } else {
+    console.error(`unknown waiter kind "${which}"; known: hand, facade, generic-pool, fiber-use, fiber-deferred`)
+    process.exit(2)
   }
   for (let i = 0; i < 100; i++) keep.push(acquire())
   await sleep(50)
@@ -69,7 +81,7 @@ const main = async () => {
   gc()
   const after = process.memoryUsage().heapUsed
   keep.push(held)
-  console.log(`${which}: ${((after - before) / N).toFixed(0)} B per bare acquire() waiter`)
+  console.log(`${which}: ${((after - before) / N).toFixed(0)} B per blocked waiter`)
   if (snap) {
     const afterFile = v8.writeHeapSnapshot(`/tmp/diag-${which}-after.heapsnapshot`)
     const rows = diff(census(beforeFile), census(afterFile), N / 2)

@@ -42,6 +42,10 @@ export class HandPool<T> {
     }
   }
 
+  get idleCount(): number {
+    return this.idle.length
+  }
+
   get waiting(): number {
     return this.queue.length - this.head
   }

@@ -2,6 +2,11 @@
  * The worker side of the protocol: a worker is started as
  * `node --import tsx [--expose-gc] scratchpad/bench/<bench>.ts <contender> '<json params>'`,
  * runs one contender, prints one `@@RESULT <json>` line and exits.
+ * (Compiled: `node [--expose-gc] <build>/…/<bench>.js <contender> '<json params>'`.)
+ *
+ * Keep this protocol as it is: with BENCH_BASELINE, run.ts starts an earlier
+ * revision's workers the same way and reads their result lines with this
+ * revision's RESULT_PREFIX.
  */
 import * as fs from "node:fs"
 import * as inspector from "node:inspector/promises"

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import * as Mysql from "mysql2"
 import type { ConnectionManager } from "../../core/ConnectionPool.js"
-import type { MySqlConnection, QueryResult } from "../MySqlConnection.js"
+import type { PooledConnection, QueryResult } from "../MySqlConnection.js"
 
 const SERVER_STATUS_IN_TRANS = 0x0001
 const SERVER_STATUS_AUTOCOMMIT = 0x0002
@@ -32,8 +32,11 @@ interface Socket {
  * packet, whether a transaction is open or autocommit is off, so that a
  * release costs a round trip only when there is something to undo.
  */
-export class PooledMySqlConnection implements MySqlConnection {
-  /** Set once the connection must never be reused: fatal error, interrupted statement, socket closed. */
+export class PooledMySqlConnection implements PooledConnection {
+  /**
+   * Why the connection must never be reused (fatal error, interrupted
+   * statement, socket closed), once it must not; set only by `markUnusable`.
+   */
   broken: string | undefined = undefined
   private running = 0
   private inTransaction = false
@@ -49,11 +52,28 @@ export class PooledMySqlConnection implements MySqlConnection {
     onDropped: (conn: PooledMySqlConnection) => void
   ) {
     const dropped = (reason: string) => {
-      if (this.broken === undefined) this.broken = reason
+      this.markUnusable(reason)
       onDropped(this)
     }
     conn.on("error", (error: Error) => dropped(`connection error: ${error.message}`))
     conn.on("end", () => dropped("connection closed by the server"))
+  }
+
+  /** The connection must never be reused; the first reason given is the one reported. */
+  private markUnusable(reason: string): void {
+    if (this.broken === undefined) this.broken = reason
+  }
+
+  /**
+   * Bound a request the caller cannot interrupt: unless the returned timer is
+   * cleared within `controlTimeout`, the connection is marked unusable and
+   * its socket destroyed, which fails the request.
+   */
+  private guard(what: string): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      this.markUnusable(`no answer to ${what} within ${this.controlTimeout} ms`)
+      this.socket().destroy()
+    }, this.controlTimeout)
   }
 
   get threadId(): number {
@@ -74,28 +94,28 @@ export class PooledMySqlConnection implements MySqlConnection {
   }
 
   /**
-   * Run a statement; `rowsAsArray` is for `@effect/sql`'s `executeValues`.
+   * Run a statement; `rows: "arrays"` is for `@effect/sql`'s `executeValues`.
    *
-   * An interrupted statement is abandoned where it stands: it finishes on the
-   * server, a later statement on this connection waits behind it, and the
-   * connection is closed, not reused, when it goes back to the pool (it is
-   * not `reusable` while a statement runs). With `closeOnInterrupt` the
-   * connection is closed at the interruption itself, for a pinned
-   * transaction whose ROLLBACK would otherwise wait behind the abandoned
-   * statement. Only then is an interrupt handler installed: it costs a
-   * statement about 3 µs.
+   * With `onInterrupt: "abandon"` (the default) an interrupted statement is
+   * abandoned where it stands: it finishes on the server, a later statement
+   * on this connection waits behind it, and the connection is closed, not
+   * reused, when it goes back to the pool (it is not `reusable` while a
+   * statement runs). With `"close"` the connection is closed at the
+   * interruption itself, for a pinned transaction whose ROLLBACK would
+   * otherwise wait behind the abandoned statement. Only then is an interrupt
+   * handler installed: it costs a statement about 3 µs.
    */
   run(
     method: "query" | "execute",
     sql: string,
     params: ReadonlyArray<unknown> | undefined,
-    rowsAsArray = false,
-    closeOnInterrupt = false
+    rows: "objects" | "arrays" = "objects",
+    onInterrupt: "abandon" | "close" = "abandon"
   ): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
-      this.send(method, sql, params, rowsAsArray, (error, result) =>
+      this.send(method, sql, params, rows, (error, result) =>
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
-      return closeOnInterrupt ? this.abandon : undefined
+      return onInterrupt === "close" ? this.abandon : undefined
     })
     return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
@@ -110,11 +130,8 @@ export class PooledMySqlConnection implements MySqlConnection {
    */
   runControl(sql: string): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
-      const guard = setTimeout(() => {
-        if (this.broken === undefined) this.broken = `no answer to ${sql} within ${this.controlTimeout} ms`
-        this.socket().destroy()
-      }, this.controlTimeout)
-      this.send("query", sql, undefined, false, (error, result) => {
+      const guard = this.guard(sql)
+      this.send("query", sql, undefined, "objects", (error, result) => {
         clearTimeout(guard)
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error))
       })
@@ -127,7 +144,7 @@ export class PooledMySqlConnection implements MySqlConnection {
   runPromise(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> | undefined): Promise<unknown> {
     if (this.echo) Effect.runFork(this.log(sql))
     return new Promise((resolve, reject) =>
-      this.send(method, sql, params, false, (error, result) => error === undefined ? resolve(result) : reject(error))
+      this.send(method, sql, params, "objects", (error, result) => error === undefined ? resolve(result) : reject(error))
     )
   }
 
@@ -139,7 +156,7 @@ export class PooledMySqlConnection implements MySqlConnection {
     method: "query" | "execute",
     sql: string,
     params: ReadonlyArray<unknown> | undefined,
-    rowsAsArray: boolean,
+    rows: "objects" | "arrays",
     done: (error: SqlError | undefined, result: unknown) => void
   ): void {
     if (this.broken !== undefined) {
@@ -150,7 +167,7 @@ export class PooledMySqlConnection implements MySqlConnection {
     const callback = (error: (Error & { fatal?: boolean }) | null, result: unknown) => {
       this.running--
       if (error) {
-        if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
+        if (error.fatal) this.markUnusable(`fatal error: ${error.message}`)
         done(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` }), undefined)
       } else {
         this.track(result)
@@ -159,9 +176,9 @@ export class PooledMySqlConnection implements MySqlConnection {
     }
     const values = params as Array<Mysql.ExecuteValues> | undefined
     // The (sql, values, callback) form spares mysql2 copying an options object per statement.
-    if (rowsAsArray) {
-      if (method === "query") this.conn.query({ sql, values, rowsAsArray }, callback)
-      else this.conn.execute({ sql, values, rowsAsArray }, callback)
+    if (rows === "arrays") {
+      if (method === "query") this.conn.query({ sql, values, rowsAsArray: true }, callback)
+      else this.conn.execute({ sql, values, rowsAsArray: true }, callback)
     } else if (values === undefined) {
       if (method === "query") this.conn.query(sql, callback)
       else this.conn.execute(sql, callback)
@@ -175,7 +192,7 @@ export class PooledMySqlConnection implements MySqlConnection {
    * the connection.
    */
   private readonly abandon = Effect.sync(() => {
-    if (this.broken === undefined) this.broken = "a statement was interrupted while running"
+    this.markUnusable("a statement was interrupted while running")
     this.socket().destroy()
   })
 
@@ -203,7 +220,7 @@ export class PooledMySqlConnection implements MySqlConnection {
       let flushPending = false
       rows.on("error", (error: Error & { fatal?: boolean }) => {
         if (!finish()) return
-        if (error.fatal && this.broken === undefined) this.broken = `fatal error: ${error.message}`
+        if (error.fatal) this.markUnusable(`fatal error: ${error.message}`)
         emit.fail(new SqlError({ cause: error, message: `Failed to stream statement: ${error.message}` }))
       })
       rows.on("data", (row: unknown) => {
@@ -224,7 +241,7 @@ export class PooledMySqlConnection implements MySqlConnection {
       return {
         onInterrupt: Effect.sync(() => {
           if (!finish()) return
-          if (this.broken === undefined) this.broken = "a streaming query was abandoned before its end"
+          this.markUnusable("a streaming query was abandoned before its end")
           this.socket().destroy()
         }),
         onPause: Effect.sync(() => rows.pause()),
@@ -269,15 +286,12 @@ export class PooledMySqlConnection implements MySqlConnection {
   /** COM_RESET_CONNECTION: rolls back, drops temporary tables, session variables and prepared statements. */
   reset: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
     this.running++
-    const guard = setTimeout(() => {
-      if (this.broken === undefined) this.broken = `no answer to COM_RESET_CONNECTION within ${this.controlTimeout} ms`
-      this.socket().destroy()
-    }, this.controlTimeout)
+    const guard = this.guard("COM_RESET_CONNECTION")
     this.conn.reset((error: Error | null) => {
       clearTimeout(guard)
       this.running--
       if (error) {
-        if (this.broken === undefined) this.broken = `reset failed: ${error.message}`
+        this.markUnusable(`reset failed: ${error.message}`)
         resume(Effect.fail(new SqlError({ cause: error, message: `Failed to reset connection: ${error.message}` })))
       } else {
         this.inTransaction = false

@@ -13,29 +13,20 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConnectionPool } from "../../core/ConnectionPool.js"
+import type { PooledConnection } from "../MySqlConnection.js"
 
-/** What a pooled connection must offer for the client to run statements on it. */
-export interface StatementRunner {
-  /** False once the connection must not be reused (its transaction died with it). */
-  readonly reusable: boolean
-  /** With `closeOnInterrupt`, an interrupted statement closes the connection at once. */
-  run(
-    method: "query" | "execute",
-    sql: string,
-    params: ReadonlyArray<unknown> | undefined,
-    rowsAsArray?: boolean,
-    closeOnInterrupt?: boolean
-  ): Effect.Effect<unknown, SqlError>
-  stream(sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, SqlError>
-  /** A statement the caller cannot interrupt, bounded by the connection itself. */
-  runControl(sql: string): Effect.Effect<unknown, SqlError>
-}
+/**
+ * What a pooled connection must offer for the client to run statements on
+ * it: the public `PooledConnection`'s statement methods. (`reusable` false
+ * means a transaction died with its connection.)
+ */
+export type StatementRunner = Pick<PooledConnection, "reusable" | "run" | "runControl" | "stream">
 
 /** What `@effect/sql` runs uninterruptibly around a transaction. */
 const transactionControl = /^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b/i
 
 export interface SqlClientOptions {
-  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+  readonly spanAttributes?: ReadonlyArray<readonly [string, unknown]> | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
   readonly transformQueryNames?: ((name: string) => string) | undefined
 }
@@ -55,15 +46,22 @@ class PooledSqlConnection<A extends StatementRunner> implements Connection {
     private readonly borrow: <X>(f: (conn: A) => Effect.Effect<X, SqlError>) => Effect.Effect<X, SqlError>,
     private readonly borrowForStream: Effect.Effect<A, SqlError, Scope.Scope>,
     /**
-     * A transaction's connection: an interrupted statement closes it at once,
-     * so the ROLLBACK that follows fails fast instead of waiting behind it.
-     * (A statement borrowed for itself is closed on return, just after.)
+     * `"close"` for a transaction's pinned connection: an interrupted
+     * statement closes it at once, so the ROLLBACK that follows fails fast
+     * instead of waiting behind it. `"abandon"` for a statement borrowed for
+     * itself: its connection is closed on return, just after.
      */
-    private readonly pinned: boolean
+    private readonly onInterrupt: "abandon" | "close"
   ) {}
 
-  private run(conn: A, method: "query" | "execute", sql: string, params: ReadonlyArray<unknown>, rowsAsArray = false) {
-    return conn.run(method, sql, params, rowsAsArray, this.pinned)
+  private run(
+    conn: A,
+    method: "query" | "execute",
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    rows: "objects" | "arrays" = "objects"
+  ) {
+    return conn.run(method, sql, params, rows, this.onInterrupt)
   }
 
   private rows(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
@@ -80,7 +78,7 @@ class PooledSqlConnection<A extends StatementRunner> implements Connection {
   }
 
   executeValues(sql: string, params: ReadonlyArray<unknown>) {
-    return this.borrow((conn) => Effect.map(this.run(conn, "execute", sql, params, true), asRows))
+    return this.borrow((conn) => Effect.map(this.run(conn, "execute", sql, params, "arrays"), asRows))
   }
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transform: TransformRows) {
@@ -117,24 +115,24 @@ export const toSqlError = (error: SqlError | { readonly message: string }): SqlE
  */
 export const make = <A extends StatementRunner>(
   pool: ConnectionPool<A, SqlError>,
-  options: SqlClientOptions
+  options: SqlClientOptions = {}
 ): Effect.Effect<Client.SqlClient, never, Reactivity.Reactivity> => {
   const acquire = Effect.mapError(pool.acquire, toSqlError)
   // Statements outside a transaction: each borrows for itself.
   const shared = new PooledSqlConnection<A>(
     (f) => Effect.mapError(pool.use(f), toSqlError),
     acquire,
-    false
+    "abandon"
   )
   // A transaction pins one connection for its whole span.
   const pinned = Effect.map(acquire, (conn) =>
-    new PooledSqlConnection<A>((f) => f(conn), Effect.succeed(conn), true)
+    new PooledSqlConnection<A>((f) => f(conn), Effect.succeed(conn), "close")
   )
   return Client.make({
     acquirer: Effect.succeed(shared),
     transactionAcquirer: pinned,
     compiler: makeCompiler(options.transformQueryNames),
-    spanAttributes: options.spanAttributes,
+    spanAttributes: options.spanAttributes ?? [],
     transformRows: options.transformResultNames === undefined ?
       undefined :
       Statement.defaultTransforms(options.transformResultNames).array

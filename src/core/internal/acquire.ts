@@ -1,0 +1,236 @@
+/**
+ * Acquire: the one decision every borrow starts with (for fibers and for
+ * callback waiters alike), validation of idle connections, and the general
+ * path that runs validation and `onAcquire` inside the caller's
+ * `acquireTimeout`.
+ *
+ * The common borrow — an idle connection that needs no check, or a wait in
+ * line — runs no effect of its own and reads no clock; the general path is
+ * taken only when a hook or a validation is due.
+ */
+import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { PoolClosedError, PoolTimeoutError } from "../PoolError.js"
+import type { Engine, Entry, Waiter } from "./engine.js"
+import type { Queued } from "./waiterQueue.js"
+
+/** `Effect.uninterruptibleMask`'s `restore`: only the waiting part of an acquire is interruptible. */
+export type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+
+/**
+ * What a borrow does first:
+ * - `"ready"`: hand out the connection `takeFirst` took, as it is;
+ * - `"attempt"`: run `attempt` (validation, `onAcquire`) from that connection, or from none;
+ * - `"wait"`: join the line (whatever a waiter is handed was just opened,
+ *   returned or checked: it needs no validation, so waiting is all there is to bound);
+ * - `"closed"`: fail with `PoolClosedError`.
+ */
+export type Borrow = "ready" | "attempt" | "wait" | "closed"
+
+/** The most recently returned idle connection, counted as borrowed, when nobody waits (a newcomer never jumps the line). */
+export const takeFirst = <A, E, R>(engine: Engine<A, E, R>): Entry<A> | undefined =>
+  engine.waiters.size === 0 ? engine.takeIdle() : undefined
+
+/** The one acquire decision, given what `takeFirst` took. */
+export const decide = <A, E, R>(engine: Engine<A, E, R>, taken: Entry<A> | undefined): Borrow => {
+  if (taken !== undefined) return needsPrepare(engine, taken) ? "attempt" : "ready"
+  if (engine.closed) return "closed"
+  return engine.manager.onAcquire !== undefined ? "attempt" : "wait"
+}
+
+/**
+ * For callers that cannot wait for an effect (the Promise facade's fast
+ * road): the most recently returned idle connection, taken and counted as
+ * borrowed, if it can be handed out as it is (nobody waiting, no validation
+ * or `onAcquire` due); otherwise nothing is taken and the caller goes the
+ * general way (`takeFirst` + `decide`). Two functions, each with one return
+ * type, keep both roads monomorphic.
+ */
+export const takeReady = <A, E, R>(engine: Engine<A, E, R>): Entry<A> | undefined => {
+  if (engine.closed || engine.waiters.size !== 0) return undefined
+  const entry = engine.idle[engine.idle.length - 1]
+  if (entry === undefined || engine.isRetired(entry) || needsPrepare(engine, entry)) return undefined
+  return engine.takeIdle()
+}
+
+/** An idle connection needs `onAcquire`, or validation because it sat unchecked too long. */
+const needsPrepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): boolean =>
+  engine.manager.onAcquire !== undefined || (engine.manager.isAlive !== undefined && validationDue(engine, entry))
+
+/** Unchecked for longer than `validateAfterIdle`; 0 means every borrow, even in the same millisecond. */
+const validationDue = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): boolean => {
+  const { validateAfterIdle } = engine.options
+  return validateAfterIdle === 0 || engine.now() - entry.lastAliveAt > validateAfterIdle
+}
+
+/** `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead. */
+export const check = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effect.Effect<boolean> =>
+  engine.provide(engine.manager.isAlive!(entry.conn)).pipe(
+    Effect.timeout(engine.options.validationTimeout),
+    Effect.catchAllCause(() => Effect.succeed(false))
+  )
+
+/**
+ * A fiber waiting in line. The connection handed over stays in `entry` until
+ * the fiber claims it, so a fiber interrupted in between gives it back
+ * (`leave`). Resuming with the shared `Exit.void` allocates nothing.
+ */
+export class FiberWaiter<A> implements Waiter<A> {
+  prev: Queued | undefined = undefined
+  next: Queued | undefined = undefined
+  queued = false
+  entry: Entry<A> | undefined = undefined
+  resume: ((exit: Exit.Exit<void, any>) => void) | undefined = undefined
+  constructor(readonly deadline: number) {}
+  handOff(): void {
+    this.resume!(Exit.void)
+  }
+  fail(cause: Cause.Cause<unknown>): void {
+    this.resume!(Exit.failCause(cause))
+  }
+  claim(): Entry<A> {
+    const entry = this.entry!
+    this.entry = undefined
+    return entry
+  }
+}
+
+/** Queue up; resumes once a connection is handed over (it is in `waiter.entry`) or the pool fails the waiter. */
+export const wait = <A, E, R>(
+  engine: Engine<A, E, R>,
+  waiter: FiberWaiter<A>
+): Effect.Effect<void, E | PoolTimeoutError | PoolClosedError> =>
+  Effect.async<void, E | PoolTimeoutError | PoolClosedError>((resume) => {
+    waiter.resume = resume
+    engine.enqueue(waiter)
+  })
+
+/** What one `attempt` holds, so that any exit can give it back. */
+interface AttemptState<A> {
+  waiter: FiberWaiter<A> | undefined
+  held: Entry<A> | undefined
+  /** `held` came from the idle stack (so it may need validation). */
+  fromIdle: boolean
+  /** A hook is running on `held`: if the attempt ends now, its state is unknown. */
+  hookRunning: boolean
+}
+
+/**
+ * The general path: validation and `onAcquire` inside the caller's
+ * `acquireTimeout`, trying another connection when an idle one turns out
+ * dead. Runs under `restore` from an uninterruptible region; on any failure
+ * or interruption it gives back (or disposes of) whatever it holds.
+ */
+export const attempt = <A, E, R>(
+  engine: Engine<A, E, R>,
+  restore: Restore,
+  first: Entry<A> | undefined
+): Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> => {
+  const state: AttemptState<A> = { waiter: undefined, held: first, fromIdle: first !== undefined, hookRunning: false }
+  const deadline = engine.deadlineFromNow()
+  const loop: Effect.Effect<Entry<A>, E | PoolTimeoutError | PoolClosedError> = Effect.suspend(() => {
+    if (state.held === undefined) {
+      if (engine.closed) return Effect.fail(engine.closedError)
+      const idle = takeFirst(engine)
+      if (idle === undefined) {
+        const waiter = new FiberWaiter<A>(deadline)
+        state.waiter = waiter
+        return Effect.flatMap(wait(engine, waiter), () => {
+          state.waiter = undefined
+          state.held = waiter.claim()
+          state.fromIdle = false
+          return loop
+        })
+      }
+      state.held = idle
+      state.fromIdle = true
+    }
+    const entry = state.held
+    state.hookRunning = true
+    return Effect.flatMap(prepare(engine, entry, state.fromIdle), (ok) => {
+      state.hookRunning = false
+      if (ok) return Effect.succeed(entry)
+      state.held = undefined
+      engine.discard(entry)
+      return loop
+    })
+  })
+  return restore(
+    Effect.timeoutFail(loop, {
+      duration: engine.options.acquireTimeout,
+      onTimeout: () => engine.timeoutError()
+    })
+  ).pipe(Effect.onExit((exit) => Effect.sync(() => settle(engine, state, exit))))
+}
+
+/**
+ * Check a connection before handing it out. A connection that was idle is
+ * validated, and if it (or `onAcquire`) fails, the caller tries another. A
+ * connection just opened or just returned skips validation, and an
+ * `onAcquire` failure on it reaches the caller.
+ */
+const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: boolean): Effect.Effect<boolean, E> => {
+  const { isAlive, onAcquire } = engine.manager
+  const validate = fromIdle && isAlive !== undefined && validationDue(engine, entry)
+  const checked: Effect.Effect<boolean> = validate ?
+    Effect.tap(check(engine, entry), (ok) => {
+      if (ok) entry.lastAliveAt = engine.now()
+    }) :
+    Effect.succeed(true)
+  if (onAcquire === undefined) return checked
+  return Effect.flatMap(checked, (ok) => {
+    if (!ok) return Effect.succeed(false)
+    const hook = Effect.as(engine.provide(onAcquire(entry.conn)), true)
+    return fromIdle ? Effect.orElseSucceed(hook, () => false) : hook
+  })
+}
+
+/** Whatever an ended attempt still holds goes back (clean) or away (state unknown). */
+const settle = <A, E, R>(engine: Engine<A, E, R>, state: AttemptState<A>, exit: Exit.Exit<Entry<A>, unknown>): void => {
+  if (Exit.isSuccess(exit)) return
+  if (state.waiter !== undefined) {
+    engine.leave(state.waiter)
+    state.waiter = undefined
+  }
+  const held = state.held
+  if (held !== undefined) {
+    state.held = undefined
+    if (state.hookRunning) engine.discard(held)
+    else engine.giveBack(held)
+  }
+}
+
+/**
+ * Get a connection for a fiber and continue with `then` (which must give it
+ * back on every exit). Runs uninterruptible: only the wait itself is
+ * `restore`d.
+ */
+export const borrow = <A, E, R, B, E2, R2>(
+  engine: Engine<A, E, R>,
+  restore: Restore,
+  then: (entry: Entry<A>) => Effect.Effect<B, E2, R2>
+): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> =>
+  Effect.suspend(() => {
+    const taken = takeFirst(engine)
+    switch (decide(engine, taken)) {
+      case "ready":
+        return then(taken!)
+      case "attempt":
+        return Effect.flatMap(attempt(engine, restore, taken), then)
+      case "closed":
+        return Effect.fail(engine.closedError)
+      case "wait": {
+        const waiter = new FiberWaiter<A>(engine.deadlineFromNow())
+        return Effect.matchCauseEffect(restore(wait(engine, waiter)), {
+          // Interrupted (or failed by the pool): leave the line, and give back
+          // a connection handed over in the meantime.
+          onFailure: (cause) => {
+            engine.leave(waiter)
+            return Effect.failCause(cause)
+          },
+          onSuccess: () => then(waiter.claim())
+        })
+      }
+    }
+  })

@@ -1,0 +1,117 @@
+/**
+ * `ConnectionPool`'s operations over one engine, and `make`, which ties the
+ * engine's background fibers and its graceful close to the caller's scope.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Scope from "effect/Scope"
+import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
+import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../PoolError.js"
+import type { PoolOptions } from "../PoolOptions.js"
+import { borrow } from "./acquire.js"
+import { Engine, EngineId } from "./engine.js"
+import * as housekeeper from "./housekeeper.js"
+import * as options from "./options.js"
+import { release } from "./release.js"
+
+/** `f(a)`, with a throw turned into a defect (the caller holds a connection that must go back). */
+const callOrDie = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effect.Effect<B, E, R> => {
+  try {
+    return f(a)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
+class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
+  readonly [EngineId]: Engine<A, E, R>
+
+  constructor(private readonly engine: Engine<A, E, R>) {
+    this[EngineId] = engine
+  }
+
+  readonly stats: Effect.Effect<PoolStats> = Effect.sync(() => this.engine.snapshot())
+
+  readonly acquire: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> = Effect
+    .uninterruptibleMask((restore) =>
+      borrow(this.engine, restore, (entry) =>
+        Effect.scopeWith((scope) =>
+          Effect.as(
+            Scope.addFinalizer(scope, Effect.suspend(() => release(this.engine, entry) ?? Effect.void)),
+            entry.conn
+          )
+        ))
+    )
+
+  use<B, E2, R2>(
+    f: (conn: A) => Effect.Effect<B, E2, R2>
+  ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
+    const engine = this.engine
+    return Effect.uninterruptibleMask((restore) =>
+      borrow(engine, restore, (entry) =>
+        // One frame for both outcomes, no nested mask (we are uninterruptible
+        // already): `Effect.ensuring` would add both, on every borrow.
+        Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
+          onFailure: (cause) => {
+            const hook = release(engine, entry)
+            return hook === undefined ? Effect.failCause(cause) : Effect.zipRight(hook, Effect.failCause(cause))
+          },
+          onSuccess: (value) => {
+            const hook = release(engine, entry)
+            return hook === undefined ? Effect.succeed(value) : Effect.as(hook, value)
+          }
+        }))
+    )
+  }
+
+  invalidate(conn: A): Effect.Effect<void> {
+    return Effect.sync(() => this.engine.invalidate(conn))
+  }
+
+  readonly clear: Effect.Effect<void> = Effect.sync(() => this.engine.clear())
+
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    const engine = this.engine
+    engine.shutdown()
+    // Interruptible on purpose: `close` also runs as the scope's finalizer,
+    // where the timeout could not otherwise cut the wait short.
+    return Effect.interruptible(Deferred.await(engine.drained)).pipe(
+      Effect.timeout(engine.options.closeTimeout),
+      Effect.catchTag("TimeoutException", () =>
+        Effect.logWarning(
+          `ConnectionPool: ${engine.borrowed} connection(s) still borrowed after closeTimeout; closing them now`
+        ).pipe(Effect.zipRight(this.terminate)))
+    )
+  })
+
+  readonly terminate: Effect.Effect<void> = Effect.suspend(() => {
+    const engine = this.engine
+    engine.shutdown()
+    engine.destroyOutstanding()
+    return engine.growth.interruptAll().pipe(
+      Effect.zipRight(Effect.sync(() => engine.checkDrained())),
+      Effect.zipRight(Deferred.await(engine.drained))
+    )
+  })
+}
+
+/** See `ConnectionPool.make`. */
+export const make = <A, E = never, R = never>(
+  manager: ConnectionManager<A, E, R>,
+  poolOptions?: PoolOptions
+): Effect.Effect<ConnectionPool<A, E>, PoolConfigError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const resolved = yield* options.resolve(poolOptions)
+    const context = yield* Effect.context<R>()
+    const clock = yield* Effect.clock
+    // Created before the close finalizer, so it is closed after it: every
+    // background fiber outlives the graceful close and none outlives the scope.
+    const run = yield* FiberSet.makeRuntime<R>()
+    const engine = new Engine(manager, resolved, context, clock, run)
+    const pool = new ConnectionPoolImpl(engine)
+    yield* Effect.addFinalizer(() => pool.close)
+    if (housekeeper.isNeeded(engine)) run(housekeeper.housekeeper(engine))
+    yield* engine.growth.start
+    return pool
+  })

@@ -1,0 +1,211 @@
+/**
+ * `MySqlPoolConfig`, checked and split by who needs what: the pool's
+ * options, mysql2's connection options, `MysqlClient`'s config and the
+ * `SqlClient`'s span attributes. Each job has a function of its own;
+ * `resolveConfig` runs them in order.
+ */
+import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Mysql from "mysql2"
+import { PoolConfigError } from "../../core/PoolError.js"
+import * as PoolOptions from "../../core/PoolOptions.js"
+import type { MySqlPoolConfig } from "../MySqlPool.js"
+import type * as mysqlConnection from "./connection.js"
+import { knownKeys, mysqlOptionsOfKind } from "./options.js"
+
+/** A config after `resolveConfig`: one part per consumer. */
+export interface ResolvedConfig {
+  readonly pool: PoolOptions.ResolvedPoolOptions
+  readonly connect: mysqlConnection.MySqlConnectOptions
+  readonly client: MysqlClient.MysqlClientConfig
+  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+}
+
+/** The parts of a `mysql://` URL. */
+interface UrlParts {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly user?: string | undefined
+  readonly password?: string | undefined
+  readonly database?: string | undefined
+}
+
+/** Where to connect and as whom: the URL's parts with the fields given beside it on top, defaults filled in. */
+interface Target {
+  readonly host: string
+  readonly port: number
+  readonly user: string | undefined
+  readonly password: string | undefined
+  readonly database: string | undefined
+}
+
+const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
+  value === undefined ? undefined : Redacted.isRedacted(value) ? Redacted.value(value) : value
+
+const bad = (option: string, value: unknown, expected: string) =>
+  Effect.fail(new PoolConfigError({ option, value, expected }))
+
+// ---------------------------------------------------------------------------
+// URL parsing
+// ---------------------------------------------------------------------------
+
+/** Parse `mysql://user:password@host:port/database`; the password never appears in an error. */
+export const parseUrl = (raw: string): Effect.Effect<UrlParts, PoolConfigError> => {
+  const masked = raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+  const expected = "a URL like mysql://user:password@host:3306/database"
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return bad("url", masked, expected)
+  }
+  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") return bad("url", masked, expected)
+  if (url.search !== "" || url.hash !== "") {
+    return bad("url", masked, `${expected}, without query parameters (use the config fields instead)`)
+  }
+  const port = url.port === "" ? undefined : Number(url.port)
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ""))
+  return Effect.succeed({
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || undefined,
+    port,
+    user: url.username === "" ? undefined : decodeURIComponent(url.username),
+    password: url.password === "" ? undefined : decodeURIComponent(url.password),
+    database: database === "" ? undefined : database
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Field checks
+// ---------------------------------------------------------------------------
+
+/** The pool's options out of a config; any key neither the pool's nor the MySQL layer's is rejected. */
+const poolOptionsOf = (config: MySqlPoolConfig): Effect.Effect<PoolOptions.PoolOptions, PoolConfigError> => {
+  const poolInput: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(config)) {
+    if (poolKeys.has(key)) poolInput[key] = value
+    else if (!mysqlKeys.has(key)) return bad(key, value, `a known option (${knownKeys.join(", ")})`)
+  }
+  return Effect.succeed(poolInput as PoolOptions.PoolOptions)
+}
+
+const poolKeys: ReadonlySet<string> = new Set(PoolOptions.table.map((option) => option.name))
+const mysqlKeys: ReadonlySet<string> = new Set(knownKeys.filter((key) => !poolKeys.has(key)))
+const stringFields = mysqlOptionsOfKind("string")
+const booleanFields = mysqlOptionsOfKind("boolean")
+
+/** The string and boolean fields have the type they claim. */
+const checkFields = (config: MySqlPoolConfig): Effect.Effect<void, PoolConfigError> => {
+  for (const name of stringFields) {
+    const value: unknown = config[name]
+    if (value !== undefined && !(typeof value === "string" && value.length > 0)) {
+      return bad(name, value, "a non-empty string")
+    }
+  }
+  for (const name of booleanFields) {
+    const value: unknown = config[name]
+    if (value !== undefined && typeof value !== "boolean") return bad(name, value, "true or false")
+  }
+  return Effect.void
+}
+
+/** Where to connect: fields given beside the URL override its parts; the port is checked here. */
+const targetOf = (config: MySqlPoolConfig, fromUrl: UrlParts): Effect.Effect<Target, PoolConfigError> => {
+  const port = config.port ?? fromUrl.port ?? 3306
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    return bad("port", config.port ?? port, "a whole number from 1 to 65535")
+  }
+  return Effect.succeed({
+    host: config.host ?? fromUrl.host ?? "localhost",
+    port,
+    user: config.user ?? fromUrl.user,
+    password: reveal(config.password) ?? fromUrl.password,
+    database: config.database ?? fromUrl.database
+  })
+}
+
+// ---------------------------------------------------------------------------
+// What each consumer gets
+// ---------------------------------------------------------------------------
+
+/** mysql2's connection options. */
+const connectionOptions = (
+  config: MySqlPoolConfig,
+  target: Target,
+  pool: PoolOptions.ResolvedPoolOptions
+): Mysql.ConnectionOptions => ({
+  host: target.host,
+  port: target.port,
+  ...(target.user === undefined ? {} : { user: target.user }),
+  ...(target.password === undefined ? {} : { password: target.password }),
+  ...(target.database === undefined ? {} : { database: target.database }),
+  ...(config.socketPath === undefined ? {} : { socketPath: config.socketPath }),
+  ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+  ...(config.charset === undefined ? {} : { charset: config.charset }),
+  ...(config.timezone === undefined ?
+    {} :
+    { timezone: config.timezone as NonNullable<Mysql.ConnectionOptions["timezone"]> }),
+  connectTimeout: pool.connectTimeout,
+  multipleStatements: config.multipleStatements ?? false,
+  supportBigNumbers: true
+})
+
+/** What the connection manager needs. */
+const connectOptions = (
+  config: MySqlPoolConfig,
+  target: Target,
+  pool: PoolOptions.ResolvedPoolOptions
+): mysqlConnection.MySqlConnectOptions => ({
+  connection: connectionOptions(config, target, pool),
+  echo: config.echo ?? false,
+  resetOnRelease: config.resetOnRelease ?? false,
+  controlTimeout: pool.validationTimeout
+})
+
+/** `MysqlClient`'s `config`, as `@effect/sql-mysql2` (and `MysqlMigrator`) read it. */
+const clientConfig = (
+  config: MySqlPoolConfig,
+  target: Target,
+  pool: PoolOptions.ResolvedPoolOptions
+): MysqlClient.MysqlClientConfig => ({
+  host: target.host,
+  port: target.port,
+  ...(target.database === undefined ? {} : { database: target.database }),
+  ...(target.user === undefined ? {} : { username: target.user }),
+  ...(target.password === undefined ? {} : { password: Redacted.make(target.password) }),
+  maxConnections: pool.maxSize,
+  ...(config.spanAttributes === undefined ? {} : { spanAttributes: config.spanAttributes }),
+  ...(config.transformResultNames === undefined ? {} : { transformResultNames: config.transformResultNames }),
+  ...(config.transformQueryNames === undefined ? {} : { transformQueryNames: config.transformQueryNames })
+})
+
+/** The `SqlClient`'s span attributes: the user's, then OpenTelemetry's database conventions. */
+const spanAttributesOf = (config: MySqlPoolConfig, target: Target): ReadonlyArray<readonly [string, unknown]> => [
+  ...Object.entries(config.spanAttributes ?? {}),
+  ["db.system.name", "mysql"],
+  ["server.address", config.socketPath ?? target.host],
+  ["server.port", target.port],
+  ...(target.database === undefined ? [] : [["db.namespace", target.database] as const])
+]
+
+/**
+ * Validate a config and split it into the pool's options, mysql2's
+ * connection options, `MysqlClient`'s config and the span attributes. The
+ * first bad field fails with a `PoolConfigError` naming it: unknown keys,
+ * then the pool's options, the URL, the string and boolean fields, the port.
+ */
+export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedConfig, PoolConfigError> =>
+  Effect.gen(function*() {
+    if (typeof config !== "object" || config === null) return yield* bad("config", config, "an object")
+    const pool = yield* PoolOptions.resolve(yield* poolOptionsOf(config))
+    const rawUrl = reveal(config.url)
+    const fromUrl: UrlParts = rawUrl === undefined ? {} : yield* parseUrl(rawUrl)
+    yield* checkFields(config)
+    const target = yield* targetOf(config, fromUrl)
+    return {
+      pool,
+      connect: connectOptions(config, target, pool),
+      client: clientConfig(config, target, pool),
+      spanAttributes: spanAttributesOf(config, target)
+    }
+  })
