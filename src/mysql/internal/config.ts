@@ -40,6 +40,12 @@ interface Target {
   readonly database: string | undefined
 }
 
+/** The record without its undefined fields: with exact optional types, "absent" and "undefined" differ. */
+const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>
+  }
+
 const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
   value === undefined ? undefined : Redacted.isRedacted(value) ? Redacted.value(value) : value
 
@@ -136,15 +142,15 @@ const connectionOptions = (
 ): Mysql.ConnectionOptions => ({
   host: target.host,
   port: target.port,
-  ...(target.user === undefined ? {} : { user: target.user }),
-  ...(target.password === undefined ? {} : { password: target.password }),
-  ...(target.database === undefined ? {} : { database: target.database }),
-  ...(config.socketPath === undefined ? {} : { socketPath: config.socketPath }),
-  ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
-  ...(config.charset === undefined ? {} : { charset: config.charset }),
-  ...(config.timezone === undefined ?
-    {} :
-    { timezone: config.timezone as NonNullable<Mysql.ConnectionOptions["timezone"]> }),
+  ...defined({
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    socketPath: config.socketPath,
+    ssl: config.ssl,
+    charset: config.charset,
+    timezone: config.timezone as Mysql.ConnectionOptions["timezone"]
+  }),
   connectTimeout: pool.connectTimeout,
   multipleStatements: config.multipleStatements ?? false,
   supportBigNumbers: true
@@ -170,13 +176,15 @@ const clientConfig = (
 ): MysqlClient.MysqlClientConfig => ({
   host: target.host,
   port: target.port,
-  ...(target.database === undefined ? {} : { database: target.database }),
-  ...(target.user === undefined ? {} : { username: target.user }),
-  ...(target.password === undefined ? {} : { password: Redacted.make(target.password) }),
   maxConnections: pool.maxSize,
-  ...(config.spanAttributes === undefined ? {} : { spanAttributes: config.spanAttributes }),
-  ...(config.transformResultNames === undefined ? {} : { transformResultNames: config.transformResultNames }),
-  ...(config.transformQueryNames === undefined ? {} : { transformQueryNames: config.transformQueryNames })
+  ...defined({
+    database: target.database,
+    username: target.user,
+    password: target.password === undefined ? undefined : Redacted.make(target.password),
+    spanAttributes: config.spanAttributes,
+    transformResultNames: config.transformResultNames,
+    transformQueryNames: config.transformQueryNames
+  })
 })
 
 /** The `SqlClient`'s span attributes: the user's, then OpenTelemetry's database conventions. */
