@@ -19,7 +19,7 @@ import type { PoolOptions } from "../core/PoolOptions.js"
 import type { PooledConnection, QueryResult, Row } from "../mysql/MySqlConnection.js"
 import * as MySqlPool from "../mysql/MySqlPool.js"
 import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
-import { Handle, openInScope, PromisePool } from "./internal/promisePool.js"
+import { LeaseHandle, openInScope, PromisePool } from "./internal/promisePool.js"
 
 /**
  * aiomysql's names for the pool options, accepted beside the camelCase ones
@@ -136,35 +136,19 @@ export interface PromiseConnectionManager<A> {
   readonly onRelease?: ((conn: A) => Promise<void>) | undefined
 }
 
-/** One borrow of a MySQL connection. */
-class PromiseConnectionHandle extends Handle<PooledConnection> implements PromiseConnection {
-  constructor(
-    entry: ConnectionEntry,
-    private readonly conn: PooledConnection,
-    owner: PromisePool<PooledConnection, PromiseConnectionHandle>
-  ) {
-    super(entry, owner)
-  }
+/** One borrow of a MySQL connection: a lease whose value is the pooled connection. */
+class PromiseConnectionHandle extends LeaseHandle<PooledConnection> implements PromiseConnection {
   get threadId() {
-    return this.conn.threadId
+    return this.value.threadId
   }
   get raw() {
-    return this.conn.raw
+    return this.value.raw
   }
   query<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
-    return this.conn.runPromise("query", sql, params) as Promise<A>
+    return this.value.runPromise("query", sql, params) as Promise<A>
   }
   execute<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
-    return this.conn.runPromise("execute", sql, params) as Promise<A>
-  }
-}
-
-type ConnectionEntry = Handle<PooledConnection>["entry"]
-
-/** One borrow of a generic resource. */
-class LeaseHandle<A> extends Handle<A> implements Lease<A> {
-  constructor(entry: Handle<A>["entry"], readonly value: A, owner: PromisePool<A, LeaseHandle<A>>) {
-    super(entry, owner)
+    return this.value.runPromise("execute", sql, params) as Promise<A>
   }
 }
 

@@ -61,12 +61,16 @@ class PromiseWaiter<A, C> implements Waiter<A> {
 }
 
 /**
- * What every handle of the facade is: the pool it belongs to, and its entry
+ * One borrow: the pool it belongs to, the borrowed value, and its entry
  * until it is released (cleared then, so a second release does nothing).
+ * The generic facade hands these out as they are; the MySQL facade's
+ * handle extends it with statements. (Not itself derived: a derived class's
+ * construction costs the fast road measurably.)
  */
-export abstract class Handle<A> implements AsyncDisposable {
+export class LeaseHandle<A> implements AsyncDisposable {
   constructor(
     public entry: Entry<A> | undefined,
+    readonly value: A,
     readonly owner: PromisePool<A, any>
   ) {}
   /** Give the connection back (same as `pool.release(handle)`). */
@@ -79,7 +83,7 @@ export abstract class Handle<A> implements AsyncDisposable {
 }
 
 /** A pool, its scope, and the handles it wraps its borrowed entries in. */
-export class PromisePool<A, C extends Handle<A>> {
+export class PromisePool<A, C extends LeaseHandle<A>> {
   private readonly engine: Engine<A, unknown, never>
   private shutdown: Promise<void> | undefined
 
@@ -146,8 +150,8 @@ export class PromisePool<A, C extends Handle<A>> {
   release(value: unknown): Promise<void> {
     // Only this pool's handles, once each: the entry is cleared on release, and
     // another pool's handle (or anything else) is left alone.
-    if (typeof value !== "object" || value === null || (value as Handle<A>).owner !== this) return released
-    const handle = value as Handle<A>
+    if (typeof value !== "object" || value === null || (value as LeaseHandle<A>).owner !== this) return released
+    const handle = value as LeaseHandle<A>
     const entry = handle.entry
     handle.entry = undefined
     if (entry === undefined) return released
