@@ -14,6 +14,15 @@ export * as ConnectionPool from "./core/ConnectionPool.js"
 /** Pool options, their defaults and their validation. @since 0.1.0 */
 export * as PoolOptions from "./core/PoolOptions.js"
 
+/** What `pool.events` reports. @since 0.1.0 */
+export * as PoolEvent from "./core/PoolEvent.js"
+
+/**
+ * Metrics, spans, leak detection and events for every pool; loading this
+ * module installs them. @since 0.1.0
+ */
+export * as Observability from "./observability/Observability.js"
+
 /**
  * MySQL layers and their building blocks: `MySqlPool.layer`,
  * `MySqlPool.layerConfig`, `MySqlPool.envConfig`, `MySqlPool.make`,
@@ -28,7 +37,14 @@ export * as MySqlPool from "./mysql/MySqlPool.js"
 export { MySqlPoolLive } from "./mysql/MySqlPool.js"
 export type { MySqlPoolConfig } from "./mysql/MySqlPool.js"
 export { Pool } from "./mysql/Pool.js"
-export type { MySqlConnection, PooledConnection, QueryResult, ResultHeader, Row } from "./mysql/MySqlConnection.js"
+export type {
+  MySqlConnection,
+  PooledConnection,
+  QueryResult,
+  ResultHeader,
+  Row,
+  StatementResult
+} from "./mysql/MySqlConnection.js"
 export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./core/PoolError.js"
 export type { ConnectionManager, PoolStats } from "./core/ConnectionPool.js"
 export { SqlError } from "@effect/sql/SqlError"

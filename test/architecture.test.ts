@@ -49,16 +49,17 @@ type Grant = { readonly layer: string; readonly engine?: true } | "entry points"
  */
 const layers: Readonly<Record<string, ReadonlyArray<Grant>>> = {
   core: [],
-  mysql: [{ layer: "core", engine: true }],
-  promise: [{ layer: "core", engine: true }, { layer: "mysql" }],
+  mysql: [{ layer: "core", engine: true }, { layer: "observability" }],
+  promise: [{ layer: "core", engine: true }, { layer: "mysql" }, { layer: "observability" }],
   testing: [{ layer: "mysql" }, { layer: "core" }],
   keyed: [{ layer: "core", engine: true }],
   socket: [{ layer: "core" }],
   observability: [{ layer: "core", engine: true }],
   cli: ["entry points"],
-  // The root entry re-exports the generic pool and the MySQL pool; never promise or testing
-  // (they are entry points of their own, and testing must not load for users who don't ask).
-  "index.ts": [{ layer: "core" }, { layer: "mysql" }]
+  // The root entry re-exports the generic pool and the MySQL pool and installs observability;
+  // never promise or testing (they are entry points of their own, and testing must not load
+  // for users who don't ask).
+  "index.ts": [{ layer: "core" }, { layer: "mysql" }, { layer: "observability" }]
 }
 
 /**

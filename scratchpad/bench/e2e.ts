@@ -14,7 +14,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
-import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope } from "effect"
+import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope, Stream } from "effect"
 import * as Mysql from "mysql2"
 import * as MysqlPromise from "mysql2/promise"
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -152,6 +152,8 @@ const handConnectionPool = <T>(pool: HandPool<T>, size: number): ConnectionPool.
     return { size, idle, inUse: size - idle, checking: 0, pending: 0, waiting: pool.waiting, minSize: size, maxSize: size, closed: false }
   })
   return {
+    name: "hand",
+    events: Stream.empty,
     acquire: Effect.acquireRelease(handAcquire(pool), release),
     use: (f) => Effect.acquireUseRelease(handAcquire(pool), f, release),
     invalidate: () => Effect.void,

@@ -8,7 +8,9 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import * as internal from "./internal/connectionPool.js"
+import type { PoolEvent } from "./PoolEvent.js"
 import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./PoolError.js"
 import type { PoolOptions } from "./PoolOptions.js"
 
@@ -86,6 +88,27 @@ export interface PoolStats {
  * @since 0.1.0
  */
 export interface ConnectionPool<A, E = never> {
+  /** The pool's name in metrics, spans, events and log lines (the `name` option, made unique). */
+  readonly name: string
+  /**
+   * What happens in the pool, as it happens: opens, borrows, returns,
+   * timeouts, closes with their reason, suspected leaks. Each subscriber
+   * gets its own bounded buffer (1,024 events): one that falls behind loses
+   * the oldest events, and a `dropped` event says how many, so a slow
+   * subscriber never holds the pool up. Nobody subscribed costs nothing. The
+   * stream ends when the pool has shut down. Empty unless the package's root
+   * module (which installs observability) was loaded.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Stream } from "effect"
+   * import type { ConnectionPool } from "effect-connection-pool"
+   *
+   * declare const pool: ConnectionPool.ConnectionPool<object>
+   * const logEvents = pool.events.pipe(Stream.runForEach((event) => Effect.log(event._tag)), Effect.forkScoped)
+   * ```
+   */
+  readonly events: Stream.Stream<PoolEvent>
   /**
    * Borrow a connection for the rest of the current scope; it goes back to
    * the pool when the scope closes.

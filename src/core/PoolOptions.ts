@@ -61,6 +61,29 @@ export interface PoolOptions {
    * connections to come back before it closes them anyway, as `terminate` does.
    */
   readonly closeTimeout?: Duration.DurationInput
+  /**
+   * A connection borrowed for longer than this is reported once, through
+   * Effect's logger and the pool's events, with the stack of the code that
+   * borrowed it, and once more when it comes back. The connection is never
+   * taken away. The stack is captured at borrow time only when this is on,
+   * so it costs nothing when off. 0 (the default) is off; otherwise at least
+   * 2 seconds (shorter would report ordinary slow work) and at most
+   * `maxLifetime` (unless that is 0).
+   */
+  readonly leakDetectionThreshold?: Duration.DurationInput
+  /**
+   * The pool's name in metrics (`db.client.connection.pool.name`), spans,
+   * events and log lines. Unique among the open pools of the process: a name
+   * an open pool already has gets ` #2`, ` #3`, … appended. Default:
+   * `pool-1`, `pool-2`, …; the MySQL layer's default is `host:port/database`.
+   */
+  readonly name?: string | undefined
+  /**
+   * Record OpenTelemetry's connection-pool metrics (`db.client.connection.*`)
+   * through Effect's `Metric`, where `@effect/opentelemetry` and
+   * `Metric.snapshot` see them. Default true; false records nothing.
+   */
+  readonly metrics?: boolean | undefined
 }
 
 /**

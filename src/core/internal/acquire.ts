@@ -152,15 +152,18 @@ export const attempt = <A, E, R>(
       state.hookRunning = false
       if (ok) return Effect.succeed(entry)
       state.held = undefined
-      engine.discard(entry)
+      engine.discard(entry, "dead")
       return loop
     })
   })
   return restore(
-    Effect.timeoutFail(loop, {
-      duration: engine.options.acquireTimeout,
-      onTimeout: () => engine.timeoutError()
-    })
+    engine.observer.traceWait(
+      Effect.timeoutFail(loop, {
+        duration: engine.options.acquireTimeout,
+        onTimeout: () => engine.timeoutError()
+      }),
+      (entry) => entry
+    )
   ).pipe(Effect.onExit((exit) => Effect.sync(() => settle(engine, state, exit))))
 }
 
@@ -176,6 +179,7 @@ const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: bo
   const checked: Effect.Effect<boolean> = validate ?
     Effect.tap(check(engine, entry), (ok) => {
       if (ok) entry.lastAliveAt = engine.now()
+      else engine.observer.validationFailed(entry)
     }) :
     Effect.succeed(true)
   if (onAcquire === undefined) return checked
@@ -196,7 +200,7 @@ const settle = <A, E, R>(engine: Engine<A, E, R>, state: AttemptState<A>, exit: 
   const held = state.held
   if (held !== undefined) {
     state.held = undefined
-    if (state.hookRunning) engine.discard(held)
+    if (state.hookRunning) engine.discard(held, "error")
     else engine.giveBack(held)
   }
 }
@@ -222,7 +226,7 @@ export const borrow = <A, E, R, B, E2, R2>(
         return Effect.fail(engine.closedError)
       case "wait": {
         const waiter = new FiberWaiter<A>(engine.deadlineFromNow())
-        return Effect.matchCauseEffect(restore(wait(engine, waiter)), {
+        return Effect.matchCauseEffect(restore(engine.observer.traceWait(wait(engine, waiter), () => waiter.entry)), {
           // Interrupted (or failed by the pool): leave the line, and give back
           // a connection handed over in the meantime.
           onFailure: (cause) => {

@@ -6,12 +6,15 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
+import type { PoolEvent } from "../PoolEvent.js"
 import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import type { PoolOptions } from "../PoolOptions.js"
 import { borrow } from "./acquire.js"
-import { Engine, EngineId } from "./engine.js"
+import { Engine, EngineId, siteOfBorrow } from "./engine.js"
 import * as housekeeper from "./housekeeper.js"
+import * as names from "./names.js"
 import * as options from "./options.js"
 import { release } from "./release.js"
 
@@ -27,32 +30,58 @@ const callOrDie = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effec
 class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
   readonly [EngineId]: Engine<A, E, R>
 
+  private readonly acquireShared: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope>
+
   constructor(private readonly engine: Engine<A, E, R>) {
     this[EngineId] = engine
+    this.acquireShared = this.acquireFrom(undefined)
+  }
+
+  get name(): string {
+    return this.engine.name
+  }
+
+  get events(): Stream.Stream<PoolEvent> {
+    return this.engine.observer.events
   }
 
   readonly stats: Effect.Effect<PoolStats> = Effect.sync(() => this.engine.snapshot())
 
-  readonly acquire: Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> = Effect
-    .uninterruptibleMask((restore) =>
-      borrow(this.engine, restore, (entry) =>
-        Effect.scopeWith((scope) =>
+  /**
+   * Read from the caller's code (`yield* pool.acquire`), so with leak
+   * detection on this is where the borrower's stack is taken; off, every
+   * read returns the same effect.
+   */
+  get acquire(): Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> {
+    return this.engine.options.leakDetectionThreshold > 0 ? this.acquireFrom(siteOfBorrow()) : this.acquireShared
+  }
+
+  private acquireFrom(site: Error | undefined): Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> {
+    const engine = this.engine
+    return Effect.uninterruptibleMask((restore) =>
+      borrow(engine, restore, (entry) => {
+        if (site !== undefined) entry.borrowSite = site
+        return Effect.scopeWith((scope) =>
           Effect.as(
-            Scope.addFinalizer(scope, Effect.suspend(() => release(this.engine, entry) ?? Effect.void)),
+            Scope.addFinalizer(scope, Effect.suspend(() => release(engine, entry) ?? Effect.void)),
             entry.conn
           )
-        ))
+        )
+      })
     )
+  }
 
   use<B, E2, R2>(
     f: (conn: A) => Effect.Effect<B, E2, R2>
   ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
     const engine = this.engine
+    const site = engine.options.leakDetectionThreshold > 0 ? siteOfBorrow() : undefined
     return Effect.uninterruptibleMask((restore) =>
-      borrow(engine, restore, (entry) =>
+      borrow(engine, restore, (entry) => {
+        if (site !== undefined) entry.borrowSite = site
         // One frame for both outcomes, no nested mask (we are uninterruptible
         // already): `Effect.ensuring` would add both, on every borrow.
-        Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
+        return Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
           onFailure: (cause) => {
             const hook = release(engine, entry)
             return hook === undefined ? Effect.failCause(cause) : Effect.zipRight(hook, Effect.failCause(cause))
@@ -61,7 +90,8 @@ class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
             const hook = release(engine, entry)
             return hook === undefined ? Effect.succeed(value) : Effect.as(hook, value)
           }
-        }))
+        })
+      })
     )
   }
 
@@ -108,7 +138,7 @@ export const make = <A, E = never, R = never>(
     // Created before the close finalizer, so it is closed after it: every
     // background fiber outlives the graceful close and none outlives the scope.
     const run = yield* FiberSet.makeRuntime<R>()
-    const engine = new Engine(manager, resolved, context, clock, run)
+    const engine = new Engine(names.claim(resolved.name), manager, resolved, context, clock, run)
     const pool = new ConnectionPoolImpl(engine)
     yield* Effect.addFinalizer(() => pool.close)
     if (housekeeper.isNeeded(engine)) run(housekeeper.housekeeper(engine))

@@ -96,6 +96,7 @@ export class Growth<A, E, R> {
     const engine = this.engine
     const generation = engine.generation
     const failuresBefore = this.failures
+    const startedAt = engine.now()
     const job: Opening = { fiber: undefined }
     this.opening.add(job)
     job.fiber = engine.run(
@@ -108,35 +109,47 @@ export class Growth<A, E, R> {
         Effect.onExit((exit) =>
           Effect.suspend(() => {
             this.opening.delete(job)
-            return this.opened(exit, generation, failuresBefore)
+            return this.opened(exit, generation, failuresBefore, startedAt)
           })
         )
       )
     )
   }
 
-  private opened(exit: Exit.Exit<A, E | PoolTimeoutError>, generation: number, failuresBefore: number): Effect.Effect<void> {
+  private opened(
+    exit: Exit.Exit<A, E | PoolTimeoutError>,
+    generation: number,
+    failuresBefore: number,
+    startedAt: number
+  ): Effect.Effect<void> {
     const engine = this.engine
+    const now = engine.now()
     let log: Effect.Effect<void> = Effect.void
     if (Exit.isSuccess(exit)) {
       this.failures = 0
       this.lastError = undefined
-      const now = engine.now()
       const { maxLifetime } = engine.options
       const entry: Entry<A> = {
         conn: exit.value,
+        id: ++engine.openedCount,
+        openedAt: now,
         generation,
         expiresAt: maxLifetime > 0 ? now + Math.floor(maxLifetime * (1 - LIFETIME_JITTER * Math.random())) : Infinity,
         idleSince: now,
         lastAliveAt: now,
         invalidated: false,
         // Not placed yet: `deliver` sets its state (or disposes of it).
-        state: "borrowed"
+        state: "borrowed",
+        borrowedAt: 0,
+        borrowSite: undefined,
+        leakReported: false
       }
       engine.entries.set(entry.conn, entry)
+      engine.observer.opened(entry, now - startedAt)
       engine.deliver(entry, "keep")
     } else if (!Cause.isInterruptedOnly(exit.cause)) {
       this.failed(exit.cause, failuresBefore)
+      engine.observer.openFailed(exit.cause, now - startedAt)
       if (!engine.failOldest(exit.cause) && !engine.closed) {
         log = Effect.logWarning(
           `ConnectionPool: opening a connection failed (${messageOf(Cause.squash(exit.cause))}); retrying with backoff`

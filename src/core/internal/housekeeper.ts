@@ -34,7 +34,7 @@ const retireStale = <A, E, R>(engine: Engine<A, E, R>, now: number): void => {
   for (const entry of [...engine.idle]) {
     if (engine.isStale(entry, now)) {
       engine.removeIdle(entry)
-      engine.destroy(entry)
+      engine.destroy(entry, engine.isRetired(entry) ? engine.retiredReason(entry) : "lifetime")
     }
   }
 }
@@ -50,7 +50,7 @@ const closeIdleSurplus = <A, E, R>(engine: Engine<A, E, R>, now: number): void =
   for (const entry of expired) {
     if (surplus <= 0) break
     engine.removeIdle(entry)
-    engine.destroy(entry)
+    engine.destroy(entry, "idle")
     surplus--
   }
 }
@@ -69,12 +69,14 @@ const keepalive = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): void => {
   engine.removeIdle(entry)
   entry.state = "checking"
   engine.checking++
+  engine.observer.changed()
   engine.run(Effect.flatMap(check(engine, entry), (ok) =>
     Effect.sync(() => {
       if (entry.state === "disposed") return // terminated meanwhile
       engine.checking--
       if (ok) engine.deliver(entry, "keep")
-      else engine.destroy(entry)
+      else engine.destroy(entry, "dead")
+      engine.observer.changed()
       engine.checkDrained()
     })))
 }

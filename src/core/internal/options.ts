@@ -9,14 +9,35 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { PoolConfigError } from "../PoolError.js"
 
-/** What an option accepts: a whole number ≥ 0, or a finite duration (> 0 or ≥ 0). */
-export type OptionBound = "count" | "positiveDuration" | "nonNegativeDuration"
+/**
+ * What an option accepts: a whole number ≥ 0, a finite duration (> 0 or ≥ 0),
+ * the leak-detection threshold (0, or a duration ≥ 2 seconds), a name (a
+ * non-empty string), or a flag (true or false).
+ */
+export type OptionBound =
+  | "count"
+  | "positiveDuration"
+  | "nonNegativeDuration"
+  | "leakThreshold"
+  | "name"
+  | "flag"
 
-export interface OptionSpec<Name extends string = string> {
+/** What each kind of option resolves to. */
+interface BoundValue {
+  readonly count: number
+  readonly positiveDuration: number
+  readonly nonNegativeDuration: number
+  readonly leakThreshold: number
+  /** Undefined until the pool picks one (see `name`). */
+  readonly name: string | undefined
+  readonly flag: boolean
+}
+
+export interface OptionSpec<Name extends string = string, Bound extends OptionBound = OptionBound> {
   readonly name: Name
-  readonly bound: OptionBound
+  readonly bound: Bound
   /** Milliseconds for durations. */
-  readonly default: number
+  readonly default: BoundValue[Bound]
   /** How the default reads in documentation. */
   readonly defaultText: string
   /** What the option accepts, as documentation and error messages say it. */
@@ -25,14 +46,14 @@ export interface OptionSpec<Name extends string = string> {
   readonly meaning: string
 }
 
-const spec = <const Name extends string>(
+const spec = <const Name extends string, const Bound extends OptionBound>(
   name: Name,
-  bound: OptionBound,
-  defaultValue: number,
+  bound: Bound,
+  defaultValue: BoundValue[Bound],
   defaultText: string,
   accepts: string,
   meaning: string
-): OptionSpec<Name> => ({ name, bound, default: defaultValue, defaultText, accepts, meaning })
+): OptionSpec<Name, Bound> => ({ name, bound, default: defaultValue, defaultText, accepts, meaning })
 
 export const optionTable = [
   spec(
@@ -100,13 +121,39 @@ export const optionTable = [
     "30 seconds",
     "> 0",
     "how long `close` waits for borrowed connections before it terminates"
+  ),
+  spec(
+    "leakDetectionThreshold",
+    "leakThreshold",
+    0,
+    "0 (off)",
+    "0, or ≥ 2 seconds and ≤ `maxLifetime` (unless that is 0)",
+    "a connection borrowed longer is reported once as a suspected leak, with the borrower's stack; never taken back"
+  ),
+  spec(
+    "name",
+    "name",
+    undefined,
+    "`pool-1`, `pool-2`, … (MySQL: `host:port/database`)",
+    "a non-empty string; ` #2`, ` #3`, … is appended to a name an open pool has",
+    "the pool's name in metrics, spans, events and log lines"
+  ),
+  spec(
+    "metrics",
+    "flag",
+    true,
+    "true",
+    "true or false",
+    "record OpenTelemetry's connection-pool metrics through Effect's `Metric`"
   )
 ] as const
 
 export type OptionName = (typeof optionTable)[number]["name"]
 
+type SpecOf<K extends OptionName> = Extract<(typeof optionTable)[number], { readonly name: K }>
+
 /** Options after validation: sizes as whole numbers, durations in milliseconds. */
-export type ResolvedPoolOptions = { readonly [K in OptionName]: number }
+export type ResolvedPoolOptions = { readonly [K in OptionName]: BoundValue[SpecOf<K>["bound"]] }
 
 export const defaults: ResolvedPoolOptions = Object.fromEntries(
   optionTable.map((option) => [option.name, option.default])
@@ -117,16 +164,33 @@ export const optionNames: ReadonlySet<string> = new Set(optionTable.map((option)
 const expected: Record<OptionBound, string> = {
   count: "a whole number >= 0",
   positiveDuration: "a finite duration > 0",
-  nonNegativeDuration: "a finite duration >= 0"
+  nonNegativeDuration: "a finite duration >= 0",
+  leakThreshold: "0 (off) or a finite duration >= 2 seconds",
+  name: "a non-empty string",
+  flag: "true or false"
 }
 
+/** HikariCP's floor: below it, ordinary slow work would be reported as leaks. */
+export const LEAK_THRESHOLD_MIN_MILLIS = 2_000
+
 /** The option's value in its resolved unit, or undefined when it is out of bounds. */
-const decode = (bound: OptionBound, value: unknown): number | undefined => {
-  if (bound === "count") {
-    return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined
+const decode = (bound: OptionBound, value: unknown): number | string | boolean | undefined => {
+  switch (bound) {
+    case "count":
+      return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined
+    case "name":
+      return typeof value === "string" && value.trim() !== "" ? value : undefined
+    case "flag":
+      return typeof value === "boolean" ? value : undefined
+    case "leakThreshold": {
+      const millis = durationMillis(value)
+      return millis === undefined || (millis > 0 && millis < LEAK_THRESHOLD_MIN_MILLIS) ? undefined : millis
+    }
+    default: {
+      const millis = durationMillis(value)
+      return millis === undefined || (bound === "positiveDuration" && millis === 0) ? undefined : millis
+    }
   }
-  const millis = durationMillis(value)
-  return millis === undefined || (bound === "positiveDuration" && millis === 0) ? undefined : millis
 }
 
 // Duration.decode clamps negatives (and NaN) to zero, which would turn a typo
@@ -154,7 +218,7 @@ export const resolve = (options: unknown = {}): Effect.Effect<ResolvedPoolOption
         return fail(key, given[key], `one of the known options: ${[...optionNames].join(", ")}`)
       }
     }
-    const out: Record<string, number> = {}
+    const out: Record<string, unknown> = {}
     for (const option of optionTable) {
       const value = given[option.name]
       if (value === undefined) {
@@ -171,6 +235,13 @@ export const resolve = (options: unknown = {}): Effect.Effect<ResolvedPoolOption
         "minSize",
         resolved.minSize,
         `a number <= maxSize (${resolved.maxSize}), or maxSize 0 for unlimited`
+      )
+    }
+    if (resolved.leakDetectionThreshold > 0 && resolved.maxLifetime > 0 && resolved.leakDetectionThreshold > resolved.maxLifetime) {
+      return fail(
+        "leakDetectionThreshold",
+        given.leakDetectionThreshold,
+        `a duration <= maxLifetime (${resolved.maxLifetime} ms): a connection is recycled before it could be reported`
       )
     }
     return Effect.succeed(resolved)

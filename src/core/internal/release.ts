@@ -27,7 +27,7 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
   }
   return engine.provide(onRelease(entry.conn)).pipe(
     Effect.matchCause({
-      onFailure: () => engine.discard(entry),
+      onFailure: () => engine.discard(entry, "error"),
       onSuccess: () => engine.giveBack(entry)
     })
   )

@@ -1,0 +1,199 @@
+/**
+ * The observer every pool gets once observability is loaded: metrics, leak
+ * detection, the wait span and the events stream, all fed by the engine's
+ * reports (see `EngineObserver` in the engine seam).
+ *
+ * What it costs a borrow: nothing is allocated. With metrics on, a borrow
+ * reads the clock once on the way out and once on the way back, records two
+ * histogram values and moves the counts: about 0.2–0.3 µs here, which is
+ * more than a Promise-facade borrow costs without them (each Effect `Metric`
+ * update is a tag lookup plus the update, a clock read about 40 ns; the
+ * coarse clock does not help, borrows and returns fall in different
+ * microtasks). With metrics off and nobody listening, each report is a few
+ * field reads. An event object is built only while somebody listens.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import { type CloseReason, type Engine, type EngineObserver, type Entry, messageOf } from "../../core/internal/engine.js"
+import type { PoolEvent } from "../../core/PoolEvent.js"
+import { EventHub } from "./events.js"
+import { POOL_NAME, PoolMetrics } from "./metrics.js"
+
+export const WAIT_SPAN = "db.client.connection.wait"
+
+export class PoolObserver<A, E, R> implements EngineObserver<A> {
+  private readonly metrics: PoolMetrics | undefined
+  private readonly hub: EventHub
+  private readonly leakThreshold: number
+  private leakTimerRunning = false
+  readonly events: Stream.Stream<PoolEvent>
+
+  constructor(private readonly engine: Engine<A, E, R>) {
+    const { leakDetectionThreshold, maxSize, metrics, minSize } = engine.options
+    this.metrics = metrics ? new PoolMetrics(engine.name) : undefined
+    this.metrics?.setLimits(minSize, maxSize)
+    this.hub = new EventHub(engine.name)
+    this.events = this.hub.stream
+    this.leakThreshold = leakDetectionThreshold
+  }
+
+  /** Whether a borrow must be timed: for metrics, leak detection or a listener. */
+  private get timing(): boolean {
+    return this.metrics !== undefined || this.leakThreshold > 0 || this.hub.listening
+  }
+
+  private sync(): void {
+    const engine = this.engine
+    this.metrics?.sync(engine.idle.length, engine.borrowed + engine.checking, engine.waiters.size)
+  }
+
+  readonly opened = (entry: Entry<A>, millis: number): void => {
+    this.metrics?.created(millis)
+    this.sync()
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "opened", pool: this.engine.name, connection: entry.id, millis })
+    }
+  }
+
+  readonly openFailed = (cause: Cause.Cause<unknown>, millis: number): void => {
+    this.metrics?.createFailed()
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "openFailed", pool: this.engine.name, error: messageOf(Cause.squash(cause)), millis })
+    }
+  }
+
+  readonly borrowed = (entry: Entry<A>, askedAt: number | undefined): void => {
+    if (!this.timing) return
+    const now = this.engine.now()
+    entry.borrowedAt = now
+    const waited = askedAt === undefined ? 0 : Math.max(0, now - askedAt)
+    this.metrics?.waited(waited)
+    this.sync()
+    if (this.leakThreshold > 0) this.startLeakTimer()
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "acquired", pool: this.engine.name, connection: entry.id, waitedMillis: waited })
+    }
+  }
+
+  readonly returned = (entry: Entry<A>): void => {
+    const borrowedAt = entry.borrowedAt
+    entry.borrowedAt = 0
+    entry.borrowSite = undefined
+    if (borrowedAt !== 0) {
+      const used = Math.max(0, this.engine.now() - borrowedAt)
+      this.metrics?.borrowedFor(used)
+      if (this.hub.listening) {
+        this.hub.publish({ _tag: "released", pool: this.engine.name, connection: entry.id, usedMillis: used })
+      }
+      if (entry.leakReported) this.leakEnded(entry, used)
+    }
+    this.sync()
+  }
+
+  readonly closed = (entry: Entry<A>, reason: CloseReason): void => {
+    this.metrics?.closed(reason)
+    this.sync()
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "closed", pool: this.engine.name, connection: entry.id, reason })
+    }
+  }
+
+  readonly timedOut = (count: number): void => {
+    this.metrics?.timedOut(count)
+    this.sync()
+    if (this.hub.listening) this.hub.publish({ _tag: "timedOut", pool: this.engine.name, waiters: count })
+  }
+
+  readonly validationFailed = (_entry: Entry<A>): void => {
+    this.metrics?.validationFailed()
+  }
+
+  readonly changed = (): void => {
+    this.sync()
+  }
+
+  /**
+   * A span named `db.client.connection.wait` around the part of a borrow that
+   * waits, with the pool's name and whether a connection was opened for it.
+   * A borrow served from the idle stack never gets here, so it adds no span.
+   */
+  readonly traceWait = <X, Y, Z>(
+    effect: Effect.Effect<X, Y, Z>,
+    entryOf: (result: X) => Entry<A> | undefined
+  ): Effect.Effect<X, Y, Z> =>
+    Effect.suspend(() => {
+      const askedAt = this.engine.now()
+      return Effect.tap(effect, (result) => {
+        const entry = entryOf(result)
+        return entry === undefined ? Effect.void : Effect.annotateCurrentSpan({
+          "db.client.connection.opened": entry.openedAt >= askedAt,
+          "db.client.connection.id": entry.id
+        })
+      })
+    }).pipe(Effect.withSpan(WAIT_SPAN, { kind: "client", attributes: { [POOL_NAME]: this.engine.name } }))
+
+  readonly shutdown = (): void => {
+    this.sync()
+    this.metrics?.clearLimits()
+    this.hub.end()
+  }
+
+  // ------------------------------------------------------------ leak detection
+
+  /**
+   * One timer per pool, not one per borrow: it wakes at the earliest moment
+   * a borrowed connection passes the threshold, reports every one that has,
+   * and sleeps until the next; with nothing borrowed it stops, and the next
+   * borrow starts it again.
+   */
+  private startLeakTimer(): void {
+    if (this.leakTimerRunning) return
+    this.leakTimerRunning = true
+    this.engine.run(this.leakCheck)
+  }
+
+  private readonly leakCheck: Effect.Effect<void> = Effect.suspend(() => {
+    const engine = this.engine
+    const now = engine.now()
+    let next = Infinity
+    const reports: Array<Effect.Effect<void>> = []
+    for (const entry of engine.entries.values()) {
+      if (entry.state !== "borrowed" || entry.leakReported || entry.borrowedAt === 0) continue
+      const due = entry.borrowedAt + this.leakThreshold
+      if (due <= now) reports.push(this.leakSuspected(entry, now - entry.borrowedAt))
+      else if (due < next) next = due
+    }
+    const reported = Effect.all(reports, { discard: true })
+    if (next === Infinity) {
+      this.leakTimerRunning = false
+      return reported
+    }
+    return reported.pipe(Effect.zipRight(Effect.sleep(next - now)), Effect.zipRight(this.leakCheck))
+  })
+
+  private leakSuspected(entry: Entry<A>, borrowedMillis: number): Effect.Effect<void> {
+    entry.leakReported = true
+    this.metrics?.leak()
+    const stack = entry.borrowSite?.stack ?? "(no stack: the borrow did not go through pool.use, pool.acquire or the facade)"
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "leakSuspected", pool: this.engine.name, connection: entry.id, borrowedMillis, stack })
+    }
+    return Effect.logWarning(
+      `ConnectionPool ${this.engine.name}: connection ${entry.id} has been borrowed for ${borrowedMillis} ms ` +
+        `(leakDetectionThreshold ${this.leakThreshold} ms): apparent connection leak; borrowed at:\n${stack}`
+    ).pipe(Effect.annotateLogs(POOL_NAME, this.engine.name))
+  }
+
+  private leakEnded(entry: Entry<A>, borrowedMillis: number): void {
+    entry.leakReported = false
+    if (this.hub.listening) {
+      this.hub.publish({ _tag: "leakReturned", pool: this.engine.name, connection: entry.id, borrowedMillis })
+    }
+    this.engine.run(
+      Effect.logInfo(
+        `ConnectionPool ${this.engine.name}: connection ${entry.id}, reported as a suspected leak, was returned after ${borrowedMillis} ms`
+      ).pipe(Effect.annotateLogs(POOL_NAME, this.engine.name))
+    )
+  }
+}
