@@ -48,6 +48,12 @@ const cases: Array<Case> = [
   { name: "core: maxLifetime 'forever'", run: core({ maxLifetime: "forever" }), field: "maxLifetime" },
   { name: "core: keepaliveInterval NaN", run: core({ keepaliveInterval: NaN }), field: "keepaliveInterval" },
   { name: "core: unknown key maxsize", run: core({ maxsize: 3 }), field: "maxsize" },
+  { name: "core: leakDetectionThreshold '1 second'", run: core({ leakDetectionThreshold: "1 second" }), field: "leakDetectionThreshold" },
+  {
+    name: "core: leakDetectionThreshold above maxLifetime",
+    run: core({ leakDetectionThreshold: "2 hours", maxLifetime: "1 hour" }),
+    field: "leakDetectionThreshold"
+  },
   // MySqlPool.layer
   { name: "layer: url with http scheme", run: layer({ url: "http://app:s3cret-pw@host/db" }), field: "url" },
   { name: "layer: url that is not a URL", run: layer({ url: "localhost:3306" }), field: "url" },
@@ -63,6 +69,7 @@ const cases: Array<Case> = [
   { name: "layer: maxSize -3", run: layer({ maxSize: -3 }), field: "maxSize" },
   { name: "layer: minSize 11 over the default maxSize 10", run: layer({ minSize: 11 }), field: "minSize" },
   { name: "layer: unknown key poolSize", run: layer({ poolSize: 5 }), field: "poolSize" },
+  { name: "layer: misspelled password passwd (its value never shown)", run: layer({ passwd: "s3cret-pw" }), field: "passwd" },
   // MySqlPool.layerConfig
   {
     name: "layerConfig: unknown key from Config",
@@ -106,12 +113,49 @@ const cases: Array<Case> = [
   },
   { name: "env: MYSQL_ECHO maybe", run: fromEnv({ MYSQL_ECHO: "maybe" }), field: "MYSQL_ECHO", tag: "ConfigError" },
   // the Promise facade
-  { name: "promise: maxsize -1", run: promise({ maxsize: -1 }), field: "maxSize" },
-  { name: "promise: pool_recycle NaN", run: promise({ pool_recycle: NaN }), field: "maxLifetime" },
+  // (an option given under aiomysql's name is named, with its value, as the caller wrote it)
+  { name: "promise: maxsize -1", run: promise({ maxsize: -1 }), field: "maxsize" },
+  { name: "promise: maxSize -1", run: promise({ maxSize: -1 }), field: "maxSize" },
+  { name: "promise: minsize 5, maxsize 2", run: promise({ minsize: 5, maxsize: 2 }), field: "minsize" },
+  { name: "promise: pool_recycle NaN", run: promise({ pool_recycle: NaN }), field: "pool_recycle" },
+  { name: "promise: pool_recycle -2", run: promise({ pool_recycle: -2 }), field: "pool_recycle" },
+  { name: "promise: pool_recycle '3600'", run: promise({ pool_recycle: "3600" }), field: "pool_recycle" },
+  { name: "promise: minsize and minSize both", run: promise({ minsize: 1, minSize: 2 }), field: "minsize" },
+  { name: "promise: db not a string", run: promise({ db: 42 }), field: "db" },
+  { name: "promise: unix_socket empty", run: promise({ unix_socket: "" }), field: "unix_socket" },
+  { name: "promise: autocommit false", run: promise({ autocommit: false }), field: "autocommit" },
+  { name: "promise: autocommit 'yes'", run: promise({ autocommit: "yes" }), field: "autocommit" },
+  { name: "promise: logLevel 'loud'", run: promise({ logLevel: "loud" }), field: "logLevel" },
   { name: "promise: unknown key", run: promise({ poolsize: 4 }), field: "poolsize" },
-  { name: "generic: minsize 3, maxsize 1", run: generic({ minsize: 3, maxsize: 1 }), field: "minSize" },
-  { name: "generic: acquireTimeout '-1 millis'", run: generic({ acquireTimeout: "-1 millis" }), field: "acquireTimeout" }
+  { name: "promise: misspelled password pwd (its value never shown)", run: promise({ pwd: "s3cret-pw" }), field: "pwd" },
+  { name: "generic: minsize 3, maxsize 1", run: generic({ minsize: 3, maxsize: 1 }), field: "minsize" },
+  { name: "generic: acquireTimeout '-1 millis'", run: generic({ acquireTimeout: "-1 millis" }), field: "acquireTimeout" },
+  { name: "generic: logLevel 3", run: generic({ logLevel: 3 }), field: "logLevel" },
+  { name: "generic: db (a MySQL option)", run: generic({ db: "test" }), field: "db" },
+  { name: "generic: autocommit (a MySQL option)", run: generic({ autocommit: true }), field: "autocommit" }
 ]
+
+describe("the Promise facade's unknown-option error", () => {
+  it.effect("lists aiomysql's names beside the camelCase ones", () =>
+    Effect.gen(function*() {
+      const mysql = (yield* Effect.flip(promise({ poolsize: 4 }))) as PoolConfigError
+      for (const name of ["minsize", "maxsize", "pool_recycle", "db", "unix_socket", "autocommit", "logLevel", "maxSize", "host"]) {
+        expect(mysql.expected).toContain(name)
+      }
+      const pool = (yield* Effect.flip(generic({ poolsize: 4 }))) as PoolConfigError
+      for (const name of ["minsize", "maxsize", "pool_recycle", "logLevel", "maxSize", "acquireTimeout"]) {
+        expect(pool.expected).toContain(name)
+      }
+      expect(pool.expected).not.toContain("unix_socket")
+    }))
+
+  it.effect("the value shown is the one written: pool_recycle NaN, not NaN seconds", () =>
+    Effect.gen(function*() {
+      const error = (yield* Effect.flip(promise({ maxsize: -1 }))) as PoolConfigError
+      expect([error.option, error.value]).toEqual(["maxsize", -1])
+      expect(error.message).toMatch(/^Invalid pool option maxsize: -1 /)
+    }))
+})
 
 describe("bad input", () => {
   it("covers at least 30 bad inputs", () => {

@@ -7,7 +7,7 @@ import { Effect, Exit, Scope } from "effect"
 import * as mysql from "mysql2/promise"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
-import type { MySqlPromisePool } from "../src/promise/index.js"
+import type { MySqlPromisePool, ResultHeader } from "../src/promise/index.js"
 import { createGenericPool, createPool } from "../src/promise/index.js"
 import { type MariaDbServer, start } from "../src/testing/index.js"
 import { pollUntil } from "./support/waitUntil.js"
@@ -140,8 +140,24 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
       expect(await admin("SELECT COUNT(*) AS n FROM promise_tx")).toEqual([{ n: 0 }])
     }))
 
-  it("invalid minsize/maxsize are rejected with PoolConfigError naming the option", async () => {
-    for (const [options, option] of [[{ minsize: -1 }, "minSize"], [{ maxsize: -1 }, "maxSize"], [{ minsize: 5, maxsize: 2 }, "minSize"]] as const) {
+  it("await using pool: the pool is closed (connections quit) at the end of the block; execute<ResultHeader> reads an INSERT", async () => {
+    let ids: Array<number> = []
+    let outside: MySqlPromisePool | undefined
+    {
+      await using pool = await createPool({ url: server.url, minsize: 2, maxsize: 2, autocommit: true })
+      outside = pool
+      await using conn = await pool.acquire()
+      await conn.query("CREATE TEMPORARY TABLE promise_header (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)")
+      const header = await conn.execute<ResultHeader>("INSERT INTO promise_header (name) VALUES (?)", ["ada"])
+      expect([header.affectedRows, header.insertId]).toEqual([1, 1])
+      ids = [conn.threadId]
+    }
+    expect(outside.closed).toBe(true)
+    await until(async () => (await serverHas(ids)) === 0, "the pool's connections are gone")
+  })
+
+  it("invalid minsize/maxsize are rejected with PoolConfigError naming the option as written", async () => {
+    for (const [options, option] of [[{ minsize: -1 }, "minsize"], [{ maxsize: -1 }, "maxsize"], [{ minsize: 5, maxsize: 2 }, "minsize"], [{ minSize: 5, maxSize: 2 }, "minSize"]] as const) {
       const error = await createPool({ url: server.url, ...options }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(PoolConfigError)
       expect((error as PoolConfigError).option).toBe(option)

@@ -39,6 +39,34 @@ export interface ResultHeader {
 export type QueryResult = ReadonlyArray<Row> | ResultHeader | ReadonlyArray<ReadonlyArray<Row> | ResultHeader>
 
 /**
+ * The type parameter of `query` and `execute`: what the caller says the
+ * statement returns. It is the caller's assertion, not checked at run time:
+ * rows (`ReadonlyArray<User>`, where `User` may be an `interface` or a
+ * `type`) for a statement that returns rows, `ResultHeader` for one that
+ * returns none (INSERT, UPDATE, DELETE, DDL). The default is rows of
+ * unknown columns (`ReadonlyArray<Row>`), which is wrong for a statement
+ * that returns none: write `execute<ResultHeader>("INSERT …")`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool, type ResultHeader } from "effect-connection-pool"
+ *
+ * interface User { readonly id: number; readonly name: string }
+ *
+ * export const program = Pool.use((conn) =>
+ *   Effect.gen(function* () {
+ *     const header = yield* conn.execute<ResultHeader>("INSERT INTO users (name) VALUES (?)", ["ada"])
+ *     const users = yield* conn.query<ReadonlyArray<User>>("SELECT id, name FROM users WHERE id = ?", [header.insertId])
+ *     return users[0]?.name
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export type StatementResult = object
+
+/**
  * A connection borrowed from the pool.
  *
  * The pool keeps it honest: a statement interrupted while running is
@@ -66,13 +94,20 @@ export type QueryResult = ReadonlyArray<Row> | ResultHeader | ReadonlyArray<Read
 export interface MySqlConnection {
   /** The server's id for this connection (`CONNECTION_ID()`), as used by `KILL`. */
   readonly threadId: number
-  /** Run a statement with client-side placeholder substitution (text protocol). */
-  readonly query: <A extends QueryResult = ReadonlyArray<Row>>(
+  /**
+   * Run a statement with client-side placeholder substitution (text protocol).
+   * `A` is what the caller says it returns (see `StatementResult`): rows by
+   * default, `ResultHeader` for INSERT, UPDATE, DELETE and DDL.
+   */
+  readonly query: <A extends StatementResult = ReadonlyArray<Row>>(
     sql: string,
     params?: ReadonlyArray<unknown>
   ) => Effect.Effect<A, SqlError>
-  /** Run a statement as a server-side prepared statement (binary protocol), cached per connection. */
-  readonly execute: <A extends QueryResult = ReadonlyArray<Row>>(
+  /**
+   * Run a statement as a server-side prepared statement (binary protocol),
+   * cached per connection. `A` as for `query`.
+   */
+  readonly execute: <A extends StatementResult = ReadonlyArray<Row>>(
     sql: string,
     params?: ReadonlyArray<unknown>
   ) => Effect.Effect<A, SqlError>

@@ -98,10 +98,27 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
 }
 
 /**
+ * Every key a `MySqlPoolConfig` takes (the MySQL layer's own, then the
+ * pool's), in the order errors list them: for adapters that accept a config
+ * of their own and want to reject a typo before passing it on.
+ *
+ * @example
+ * ```ts
+ * import { MySqlPool } from "effect-connection-pool"
+ *
+ * const isKnown = (key: string) => MySqlPool.configKeys.includes(key) // "maxSize": true, "poolSize": false
+ * ```
+ * @since 0.1.0
+ */
+export const configKeys: ReadonlyArray<string> = optionTable.knownKeys
+
+/**
  * Make the checked pool of MySQL connections, bound to the current scope:
- * validates the config (a `PoolConfigError` names the bad field), opens
- * `minSize` connections and runs `SELECT 1` on one (a wrong password or an
- * unreachable server fails with a `SqlError` in the server's own words). A
+ * validates the config (a `PoolConfigError` names the bad field), opens one
+ * connection and runs `SELECT 1` on it, then opens the rest of `minSize`. A
+ * wrong password or an unreachable server fails at once with a `SqlError` in
+ * the server's own words, after one attempt (an unreachable host costs one
+ * `connectTimeout`) and without the pool logging that it retries. A
  * connection the server or network drops is disposed at once. Closing the
  * scope closes the pool gracefully.
  *

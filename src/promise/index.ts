@@ -12,14 +12,33 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
 import type * as Mysql from "mysql2"
 import * as ConnectionPool from "../core/ConnectionPool.js"
 import type { PoolStats } from "../core/ConnectionPool.js"
+import { PoolConfigError } from "../core/PoolError.js"
+import * as PoolOptionsModule from "../core/PoolOptions.js"
 import type { PoolOptions } from "../core/PoolOptions.js"
-import type { PooledConnection, QueryResult, Row } from "../mysql/MySqlConnection.js"
+import type { PooledConnection, Row, StatementResult } from "../mysql/MySqlConnection.js"
 import * as MySqlPool from "../mysql/MySqlPool.js"
 import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
+// Installs metrics, leak detection and events for the facade's pools too.
+import "../observability/Observability.js"
 import { LeaseHandle, openInScope, PromisePool } from "./internal/promisePool.js"
+
+/**
+ * The typed errors the facade rejects with, and the result types of
+ * `query`/`execute`, so that facade code needs no second import.
+ *
+ * @since 0.1.0
+ */
+export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../core/PoolError.js"
+/** @since 0.1.0 */
+export { SqlError } from "@effect/sql/SqlError"
+/** @since 0.1.0 */
+export type { QueryResult, ResultHeader, Row, StatementResult } from "../mysql/MySqlConnection.js"
+/** @since 0.1.0 */
+export type { PoolStats } from "../core/ConnectionPool.js"
 
 /**
  * aiomysql's names for the pool options, accepted beside the camelCase ones
@@ -33,6 +52,32 @@ export interface AiomysqlNames {
   readonly minsize?: number | undefined
   readonly maxsize?: number | undefined
   readonly pool_recycle?: number | undefined
+  /**
+   * The minimum level of the pool's own log lines (a failing open retried
+   * with backoff, a failing `dispose`, borrowed connections still out at
+   * the end of `closeTimeout`), written through Effect's default logger to
+   * the console. Default `"info"`; `"none"` silences the pool.
+   */
+  readonly logLevel?: FacadeLogLevel | undefined
+}
+
+/**
+ * The log levels `logLevel` takes, from everything (`"all"`) to nothing
+ * (`"none"`).
+ *
+ * @since 0.1.0
+ */
+export type FacadeLogLevel = "all" | "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "none"
+
+const logLevels: { readonly [K in FacadeLogLevel]: LogLevel.LogLevel } = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None
 }
 
 /**
@@ -47,6 +92,14 @@ export interface CreatePoolOptions extends Omit<MySqlPoolConfig, "password" | "u
   readonly password?: string | undefined
   readonly db?: string | undefined
   readonly unix_socket?: string | undefined
+  /**
+   * aiomysql's `autocommit`: only `true` is accepted. The pool always runs
+   * its connections with autocommit on and rolls back a transaction left
+   * open on return; for a transaction, run `BEGIN` … `COMMIT` on one
+   * borrowed connection. `false` is rejected with a `PoolConfigError`
+   * rather than silently committing every statement.
+   */
+  readonly autocommit?: true | undefined
 }
 
 /**
@@ -57,9 +110,20 @@ export interface CreatePoolOptions extends Omit<MySqlPoolConfig, "password" | "u
  */
 export interface PromiseConnection extends AsyncDisposable {
   readonly threadId: number
-  query<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A>
-  execute<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A>
-  /** The mysql2 connection underneath; touching it makes the pool roll back on return. */
+  /**
+   * Run a statement (text protocol). `A` is the caller's assertion of what
+   * it returns, not checked: rows by default (`query<ReadonlyArray<User>>`,
+   * `User` an interface or a type), `ResultHeader` for INSERT, UPDATE,
+   * DELETE and DDL (`query<ResultHeader>("INSERT …")`).
+   */
+  query<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A>
+  /** Run a statement as a prepared statement (binary protocol); `A` as for `query`. */
+  execute<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A>
+  /**
+   * The mysql2 connection underneath; touching it makes the pool roll back on
+   * return. Printing the connection never shows its config (which holds the
+   * password); printing `raw` does, and is the caller's choice.
+   */
   readonly raw: Mysql.Connection
   /** Give the connection back (same as `pool.release(conn)`). */
   release(): Promise<void>
@@ -80,7 +144,7 @@ export interface Lease<A> extends AsyncDisposable {
  *
  * @since 0.1.0
  */
-export interface PromisePoolBase<C> {
+export interface PromisePoolBase<C> extends AsyncDisposable {
   readonly minsize: number
   readonly maxsize: number
   /** Idle + in use + being opened. */
@@ -103,6 +167,8 @@ export interface PromisePoolBase<C> {
   terminate(): void
   /** Wait until a shutdown has finished; rejects if neither `close` nor `terminate` was called. */
   waitClosed(): Promise<void>
+  /** `await using pool = await createPool(…)`: `close()`, then `waitClosed()`, at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
@@ -144,28 +210,115 @@ class PromiseConnectionHandle extends LeaseHandle<PooledConnection> implements P
   get raw() {
     return this.value.raw
   }
-  query<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
+  query<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
     return this.value.runPromise("query", sql, params) as Promise<A>
   }
-  execute<A extends QueryResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
+  execute<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
     return this.value.runPromise("execute", sql, params) as Promise<A>
+  }
+  /** The connection's own view (thread id, state, server; never its config) and whether it was released. */
+  override toJSON(): object {
+    const value = this.value as { toJSON?: () => object }
+    const view = typeof value.toJSON === "function" ? value.toJSON() : { threadId: this.value.threadId }
+    return { ...view, released: this.entry === undefined }
+  }
+  protected override label(): string {
+    return "PromiseConnection"
   }
 }
 
-const poolOptionsOf = (options: AiomysqlNames & PoolOptions): PoolOptions => {
-  const { maxsize, minsize, pool_recycle, ...rest } = options
-  return {
-    ...rest,
-    ...(minsize === undefined ? {} : { minSize: minsize }),
-    ...(maxsize === undefined ? {} : { maxSize: maxsize }),
-    ...(pool_recycle === undefined || pool_recycle === -1 ? {} : { maxLifetime: `${pool_recycle} seconds` })
-  }
+/** aiomysql's names and the options they stand for. */
+const aliases = [
+  ["minsize", "minSize"],
+  ["maxsize", "maxSize"],
+  ["pool_recycle", "maxLifetime"],
+  ["db", "database"],
+  ["unix_socket", "socketPath"]
+] as const
+
+/** The facade's own options, beside the ones it passes on. */
+const facadeKeys = ["minsize", "maxsize", "pool_recycle", "logLevel"] as const
+const mysqlFacadeKeys = [...facadeKeys, "db", "unix_socket", "autocommit"] as const
+
+/** The options to pass on, with aiomysql's names translated, and what the facade keeps for itself. */
+interface Translated {
+  readonly options: Record<string, unknown>
+  readonly logLevel: LogLevel.LogLevel | undefined
+  /** Our name → the name the caller wrote, for the options given under aiomysql's names. */
+  readonly written: ReadonlyMap<string, { readonly name: string; readonly value: unknown }>
 }
 
 /**
- * Open a pool of MySQL connections: `minsize` connections are opened and one
- * is checked with `SELECT 1` (a bad password or an unreachable server rejects
- * here with a `SqlError`); bad options reject with `PoolConfigError`.
+ * Check the facade's options and translate aiomysql's names; throws a
+ * `PoolConfigError` naming the option as the caller wrote it. `known` is
+ * every key the facade takes, for the unknown-key error.
+ */
+const translate = (input: unknown, known: ReadonlyArray<string>): Translated => {
+  if (typeof input !== "object" || input === null) {
+    throw new PoolConfigError({ option: "options", value: input, expected: "an object" })
+  }
+  const options: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue
+    if (!known.includes(key)) {
+      // A string under an unknown key may be a password under a misspelled name (`passwd`): never shown.
+      const shown = typeof value === "string" ? "<redacted>" : value
+      throw new PoolConfigError({ option: key, value: shown, expected: `a known option (${known.join(", ")})` })
+    }
+    options[key] = value
+  }
+  const written = new Map<string, { readonly name: string; readonly value: unknown }>()
+  for (const [alias, ours] of aliases) {
+    if (!(alias in options)) continue
+    const value = options[alias]
+    if (ours in options) {
+      throw new PoolConfigError({ option: alias, value, expected: `either ${alias} or ${ours}, not both` })
+    }
+    delete options[alias]
+    written.set(ours, { name: alias, value })
+    if (alias !== "pool_recycle") options[ours] = value
+    else if (typeof value !== "number" || !(value === -1 || (value >= 0 && Number.isFinite(value)))) {
+      throw new PoolConfigError({ option: alias, value, expected: "a number of seconds ≥ 0, or -1 for never (the default)" })
+    } else if (value !== -1) options[ours] = `${value} seconds`
+  }
+  if ("autocommit" in options) {
+    const value = options["autocommit"]
+    delete options["autocommit"]
+    if (value !== true) {
+      throw new PoolConfigError({
+        option: "autocommit",
+        value,
+        expected: "true: the pool runs every connection with autocommit on and rolls back a transaction left open " +
+          "on return; for a transaction run BEGIN … COMMIT on one borrowed connection"
+      })
+    }
+  }
+  let logLevel: LogLevel.LogLevel | undefined
+  if ("logLevel" in options) {
+    const value = options["logLevel"]
+    delete options["logLevel"]
+    logLevel = typeof value === "string" && Object.hasOwn(logLevels, value) ? logLevels[value as FacadeLogLevel] : undefined
+    if (logLevel === undefined) {
+      throw new PoolConfigError({ option: "logLevel", value, expected: `one of ${Object.keys(logLevels).join(", ")}` })
+    }
+  }
+  return { options, logLevel, written }
+}
+
+/** A `PoolConfigError` about an option given under aiomysql's name names it, and its value, as written. */
+const asWritten = (written: Translated["written"]) => (error: unknown): unknown => {
+  if (!(error instanceof PoolConfigError)) return error
+  const as = written.get(error.option)
+  return as === undefined ? error : new PoolConfigError({ option: as.name, value: as.value, expected: error.expected })
+}
+
+/**
+ * Open a pool of MySQL connections: one connection is opened and checked
+ * with `SELECT 1`, then the rest of `minsize` (a bad password or an
+ * unreachable server rejects here with a `SqlError`, after one attempt);
+ * bad options reject with a `PoolConfigError` naming the option as written
+ * (`maxsize`, not `maxSize`). `await using pool = await createPool(…)`
+ * closes it at the end of the block.
  *
  * @example
  * ```ts
@@ -182,19 +335,18 @@ const poolOptionsOf = (options: AiomysqlNames & PoolOptions): PoolOptions => {
  * @since 0.1.0
  */
 export const createPool = async (options: CreatePoolOptions = {}): Promise<MySqlPromisePool> => {
-  const { db, unix_socket, ...rest } = options
-  const config: MySqlPoolConfig = {
-    ...poolOptionsOf(rest),
-    ...(db === undefined ? {} : { database: db }),
-    ...(unix_socket === undefined ? {} : { socketPath: unix_socket })
-  }
-  const { pool, scope } = await openInScope(MySqlPool.make(config))
+  const { logLevel, options: config, written } = translate(options, [...MySqlPool.configKeys, ...mysqlFacadeKeys])
+  const { pool, scope } = await openInScope(
+    Effect.mapError(MySqlPool.make(config as MySqlPoolConfig), asWritten(written)),
+    logLevel
+  )
   const promisePool = new PromisePool<PooledConnection, PromiseConnectionHandle>(
     pool,
     scope,
-    (entry, owner) => new PromiseConnectionHandle(entry, entry.conn, owner)
+    (entry, owner) => new PromiseConnectionHandle(entry, entry.conn, owner),
+    logLevel
   )
-  return Object.assign(promisePool, { echo: config.echo ?? false }) as unknown as MySqlPromisePool
+  return Object.assign(promisePool, { echo: config["echo"] === true }) as unknown as MySqlPromisePool
 }
 
 /**
@@ -228,6 +380,11 @@ export const createGenericPool = async <A>(
     onAcquire: onAcquire === undefined ? undefined : (conn) => lift(() => onAcquire(conn)),
     onRelease: onRelease === undefined ? undefined : (conn) => lift(() => onRelease(conn))
   }
-  const { pool, scope } = await openInScope(ConnectionPool.make(effectManager, poolOptionsOf(options)))
-  return new PromisePool<A, LeaseHandle<A>>(pool, scope, (entry, owner) => new LeaseHandle(entry, entry.conn, owner))
+  const known = [...PoolOptionsModule.table.map((option) => option.name), ...facadeKeys]
+  const { logLevel, options: poolOptions, written } = translate(options, known)
+  const { pool, scope } = await openInScope(
+    Effect.mapError(ConnectionPool.make(effectManager, poolOptions as PoolOptions), asWritten(written)),
+    logLevel
+  )
+  return new PromisePool<A, LeaseHandle<A>>(pool, scope, (entry, owner) => new LeaseHandle(entry, entry.conn, owner), logLevel)
 }

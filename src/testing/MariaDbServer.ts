@@ -12,7 +12,7 @@
  * const program = Effect.scoped(
  *   Effect.gen(function*() {
  *     const server = yield* MariaDbServer.start()
- *     console.log(server.url) // mysql://pool:pw-…@127.0.0.1:40123/test
+ *     console.log(server.urlRedacted) // mysql://pool:<redacted>@127.0.0.1:40123/test
  *   })
  * )
  * ```
@@ -40,6 +40,10 @@ export { MariaDbServerError }
 
 /**
  * A running (or restartable) throwaway MariaDB server.
+ *
+ * Printing it (`console.log`, `JSON.stringify`, Effect's loggers) shows its
+ * coordinates with the password masked; `password` and `url` still hold the
+ * real values for connecting.
  *
  * `user`/`password` is a non-root account with every privilege (including
  * PROCESS, SUPER and CONNECTION ADMIN, so it can `KILL` and `SET GLOBAL`);
@@ -70,8 +74,14 @@ export interface MariaDbServer {
   readonly password: string
   /** Always `"test"`. */
   readonly database: string
-  /** `mysql://user:password@127.0.0.1:port/test` */
+  /**
+   * `mysql://user:password@127.0.0.1:port/test`, password included, for
+   * connecting (`MySqlPool.layer({ url })`, `MYSQL_URL`, mysql2). Printing it
+   * prints the password: log `urlRedacted` (or the handle itself) instead.
+   */
   readonly url: string
+  /** `url` with the password masked (`mysql://pool:<redacted>@127.0.0.1:port/test`), for logs. */
+  readonly urlRedacted: string
   /** Pid of the current server process (the most recent one if it is not running). */
   readonly pid: Effect.Effect<number>
   /** SIGKILL the server and wait until the process is gone. No-op if not running. */

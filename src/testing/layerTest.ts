@@ -19,7 +19,7 @@ import type * as Mysql from "mysql2"
 import * as ConnectionPool from "../core/ConnectionPool.js"
 import type { PoolConfigError } from "../core/PoolError.js"
 import type { PoolOptions } from "../core/PoolOptions.js"
-import type { MySqlConnection, PooledConnection, QueryResult } from "../mysql/MySqlConnection.js"
+import type { MySqlConnection, PooledConnection, QueryResult, StatementResult } from "../mysql/MySqlConnection.js"
 import * as MySqlPool from "../mysql/MySqlPool.js"
 import { Pool } from "../mysql/Pool.js"
 
@@ -73,10 +73,10 @@ class FakeConnection implements PooledConnection {
   get raw(): Mysql.Connection {
     throw new Error("layerTest connections have no mysql2 connection underneath")
   }
-  query<A extends QueryResult>(sql: string, params: ReadonlyArray<unknown> = []) {
+  query<A extends StatementResult>(sql: string, params: ReadonlyArray<unknown> = []) {
     return this.handler(sql, params) as Effect.Effect<A, SqlError>
   }
-  execute<A extends QueryResult>(sql: string, params: ReadonlyArray<unknown> = []) {
+  execute<A extends StatementResult>(sql: string, params: ReadonlyArray<unknown> = []) {
     return this.handler(sql, params) as Effect.Effect<A, SqlError>
   }
   run(_method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> = []) {

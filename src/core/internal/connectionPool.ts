@@ -41,6 +41,20 @@ class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
     return this.engine.name
   }
 
+  /** What printing shows: the name and the counts, never a connection (which may hold credentials). */
+  toJSON(): { readonly name: string; readonly stats: PoolStats } {
+    return { name: this.engine.name, stats: this.engine.snapshot() }
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](
+    _depth: number,
+    options: object,
+    inspect?: (value: unknown, options: object) => string
+  ): string {
+    const view = this.toJSON()
+    return `ConnectionPool ${inspect === undefined ? JSON.stringify(view) : inspect(view, options)}`
+  }
+
   get events(): Stream.Stream<PoolEvent> {
     return this.engine.observer.events
   }

@@ -487,6 +487,15 @@ export class Engine<A, E = unknown, R = never> {
     }
   }
 
+  /** What printing shows: the counts (the engine holds connections, and they may hold credentials). */
+  toJSON(): PoolStats {
+    return this.snapshot()
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `Engine ${JSON.stringify(this.toJSON())}`
+  }
+
   // ---------------------------------------------------------------- hooks
 
   /** Hooks run in the caller's fiber, which lacks the manager's context `R`. */

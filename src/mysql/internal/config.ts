@@ -90,7 +90,10 @@ const poolOptionsOf = (config: MySqlPoolConfig): Effect.Effect<PoolOptions.PoolO
   const poolInput: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(config)) {
     if (poolKeys.has(key)) poolInput[key] = value
-    else if (!mysqlKeys.has(key)) return bad(key, value, `a known option (${knownKeys.join(", ")})`)
+    // A string under an unknown key may be a password under a misspelled name (`passwd`): never shown.
+    else if (!mysqlKeys.has(key)) {
+      return bad(key, typeof value === "string" ? "<redacted>" : value, `a known option (${knownKeys.join(", ")})`)
+    }
   }
   return Effect.succeed(poolInput as PoolOptions.PoolOptions)
 }
@@ -187,6 +190,10 @@ const clientConfig = (
   })
 })
 
+/** The pool's name in metrics and events unless one is given: `host:port/database` (OpenTelemetry's suggestion). */
+const defaultName = (config: MySqlPoolConfig, target: Target): string =>
+  `${config.socketPath ?? `${target.host}:${target.port}`}/${target.database ?? ""}`
+
 /** The `SqlClient`'s span attributes: the user's, then OpenTelemetry's database conventions. */
 const spanAttributesOf = (config: MySqlPoolConfig, target: Target): ReadonlyArray<readonly [string, unknown]> => [
   ...Object.entries(config.spanAttributes ?? {}),
@@ -211,7 +218,7 @@ export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedCo
     yield* checkFields(config)
     const target = yield* targetOf(config, fromUrl)
     return {
-      pool,
+      pool: pool.name === undefined ? { ...pool, name: defaultName(config, target) } : pool,
       connect: connectOptions(config, target, pool),
       client: clientConfig(config, target, pool),
       spanAttributes: spanAttributesOf(config, target)

@@ -9,12 +9,30 @@ import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import * as Mysql from "mysql2"
 import type { ConnectionManager } from "../../core/ConnectionPool.js"
-import type { PooledConnection, QueryResult } from "../MySqlConnection.js"
+import type { PooledConnection, StatementResult } from "../MySqlConnection.js"
 
 const SERVER_STATUS_IN_TRANS = 0x0001
 const SERVER_STATUS_AUTOCOMMIT = 0x0002
 /** How long a polite close (COM_QUIT) may take before the socket is simply destroyed. */
 const QUIT_TIMEOUT_MILLIS = 2_000
+
+/** Node's `util.inspect` hook (`console.log`, `util.inspect`, the REPL). */
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
+type Inspect = (value: unknown, options: object) => string
+
+/**
+ * The view of a pooled connection that printing shows: what a user wants to
+ * see, and never the mysql2 config (it holds the password in clear).
+ */
+export interface PooledConnectionView {
+  readonly threadId: number
+  /** `"ready"`, `"running"` (a statement in flight) or `"broken: <why>"` (never reused). */
+  readonly state: string
+  readonly inTransaction: boolean
+  readonly server: string
+  readonly user: string | undefined
+  readonly database: string | undefined
+}
 
 const isResultHeader = (item: unknown): item is { readonly serverStatus: number } =>
   typeof item === "object" && item !== null && item.constructor?.name === "ResultSetHeader" &&
@@ -85,11 +103,11 @@ export class PooledMySqlConnection implements PooledConnection {
     return this.conn
   }
 
-  query<A extends QueryResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
+  query<A extends StatementResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
     return this.run("query", sql, params) as Effect.Effect<A, SqlError>
   }
 
-  execute<A extends QueryResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
+  execute<A extends StatementResult>(sql: string, params?: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> {
     return this.run("execute", sql, params) as Effect.Effect<A, SqlError>
   }
 
@@ -314,6 +332,28 @@ export class PooledMySqlConnection implements PooledConnection {
   /** The connection can go back to the pool as it is (after any cleanup). */
   get reusable(): boolean {
     return this.broken === undefined && this.running === 0
+  }
+
+  /**
+   * What `JSON.stringify`, Effect's loggers and `console.log` show: the
+   * thread id, the state and where it is connected, never the mysql2 config
+   * (which holds the password). Printing `conn.raw` is the caller's choice.
+   */
+  toJSON(): PooledConnectionView {
+    const config = this.conn.config
+    return {
+      threadId: this.conn.threadId,
+      state: this.broken !== undefined ? `broken: ${this.broken}` : this.running > 0 ? "running" : "ready",
+      inTransaction: this.inTransaction,
+      server: config.socketPath ?? `${config.host ?? "localhost"}:${config.port ?? 3306}`,
+      user: config.user,
+      database: config.database
+    }
+  }
+
+  [inspectCustom](_depth: number, options: object, inspect?: Inspect): string {
+    const view = this.toJSON()
+    return `PooledConnection ${inspect === undefined ? JSON.stringify(view) : inspect(view, options)}`
   }
 
   /**

@@ -98,7 +98,11 @@ export const envVariables: ReadonlyArray<EnvVariable> = [
     variable: poolEnvName(option.name),
     // Durations stay strings here: `Config.duration` would read "-5 seconds"
     // as 0 (off); the pool's own check rejects it and names the variable.
-    read: option.bound === "count" ? (variable) => Config.integer(variable) : (variable) => Config.string(variable)
+    read: option.bound === "count" ?
+      (variable) => Config.integer(variable) :
+      option.bound === "flag" ?
+      (variable) => Config.boolean(variable) :
+      (variable) => Config.string(variable)
   }))
 ]
 

@@ -5,10 +5,11 @@
  * that the server takes the config.
  */
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ConnectionPool from "../../core/ConnectionPool.js"
-import type { PoolConfigError } from "../../core/PoolError.js"
+import { type PoolConfigError, PoolTimeoutError } from "../../core/PoolError.js"
 import type { MySqlPoolConfig } from "../MySqlPool.js"
 import { resolveConfig, type ResolvedConfig } from "./config.js"
 import * as mysqlConnection from "./connection.js"
@@ -18,6 +19,13 @@ import { toSqlError } from "./sqlClient.js"
  * Open a pool of mysql2 connections for a resolved config and check that
  * one works: a bad password or an unreachable server fails here with the
  * server's own words.
+ *
+ * The check comes first: one connection is opened and runs `SELECT 1`
+ * before the pool exists, and becomes the pool's first connection. So a
+ * config the server refuses costs one connect (an unreachable host one
+ * `connectTimeout`, not one for the pool's `minSize` fill and another for
+ * the check), and fails without the pool's background fill ever logging
+ * that it is retrying with backoff.
  */
 export const open = (
   resolved: ResolvedConfig
@@ -32,8 +40,51 @@ export const open = (
     const manager = mysqlConnection.makeManager(resolved.connect, (conn) => {
       if (pool !== undefined) Effect.runSync(pool.invalidate(conn))
     })
-    pool = yield* ConnectionPool.make(manager, resolved.pool)
-    yield* pool.use((conn) => conn.query("SELECT 1")).pipe(Effect.mapError(toSqlError))
+    const { connectTimeout, minSize } = resolved.pool
+    // The checked connection, until the pool takes it (or the scope closes first).
+    let checked: mysqlConnection.PooledMySqlConnection | undefined
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const conn = checked
+        checked = undefined
+        return conn === undefined ? Effect.void : manager.dispose(conn)
+      })
+    )
+    checked = yield* Effect.uninterruptibleMask((restore) =>
+      restore(
+        manager.create.pipe(
+          Effect.timeoutFail({
+            duration: connectTimeout,
+            onTimeout: () => new PoolTimeoutError({ operation: "connect", timeout: Duration.millis(connectTimeout) })
+          })
+        )
+      ).pipe(
+        Effect.flatMap((conn) =>
+          restore(conn.query("SELECT 1")).pipe(
+            Effect.onError(() => manager.dispose(conn)),
+            Effect.as(conn)
+          )
+        ),
+        Effect.mapError(toSqlError)
+      )
+    )
+    const handOver: typeof manager = {
+      ...manager,
+      create: Effect.suspend(() => {
+        const conn = checked
+        checked = undefined
+        if (conn === undefined) return manager.create
+        // Dropped while it waited: open a fresh one instead.
+        return conn.reusable ? Effect.succeed(conn) : Effect.zipRight(manager.dispose(conn), manager.create)
+      })
+    }
+    pool = yield* ConnectionPool.make(handOver, resolved.pool)
+    // A pool that keeps nothing open does not keep the checked connection either.
+    if (minSize === 0 && checked !== undefined) {
+      const conn: mysqlConnection.PooledMySqlConnection = checked
+      checked = undefined
+      yield* manager.dispose(conn)
+    }
     return pool
   })
 

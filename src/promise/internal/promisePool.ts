@@ -8,6 +8,8 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import type { ConnectionPool, PoolStats } from "../../core/ConnectionPool.js"
 import {
@@ -18,12 +20,20 @@ import {
   type Entry,
   release,
   takeFirst,
+  siteOfBorrow,
   takeReady,
   type Queued,
   type Waiter
 } from "../../core/internal/engine.js"
 
 const noop = (): void => {}
+
+/** Node's `util.inspect` hook (`console.log`, `util.inspect`, the REPL). */
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
+type Inspect = (value: unknown, options: object) => string
+/** `Name { …view… }`, as Node prints a class instance, from the view alone. */
+const printed = (name: string, view: unknown, options: object, inspect: Inspect | undefined): string =>
+  `${name} ${inspect === undefined ? JSON.stringify(view) : inspect(view, options)}`
 const released: Promise<void> = Promise.resolve()
 
 /** One shared promise executor: `promise()` hands it the waiter through this slot, so no closure is made per waiter. */
@@ -44,7 +54,9 @@ class PromiseWaiter<A, C> implements Waiter<A> {
   resolve: (value: C | Promise<never>) => void = noop
   constructor(
     readonly deadline: number,
-    private readonly wrap: (entry: Entry<A>) => C
+    private readonly wrap: (entry: Entry<A>) => C,
+    /** The caller's stack, with leak detection on. */
+    private readonly site: Error | undefined
   ) {}
   promise(): Promise<C> {
     adopting = this
@@ -53,6 +65,7 @@ class PromiseWaiter<A, C> implements Waiter<A> {
   handOff(): void {
     const entry = this.entry!
     this.entry = undefined
+    if (this.site !== undefined) entry.borrowSite = this.site
     this.resolve(this.wrap(entry))
   }
   fail(cause: Cause.Cause<unknown>): void {
@@ -80,19 +93,44 @@ export class LeaseHandle<A> implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.owner.release(this)
   }
+  /**
+   * What printing shows: the borrowed value (printed as it prints itself:
+   * a MySQL connection shows its thread id and state, never its config) and
+   * whether it was released; never the pool behind it.
+   */
+  toJSON(): object {
+    return { value: this.value, released: this.entry === undefined }
+  }
+  /** The name printing shows. */
+  protected label(): string {
+    return "Lease"
+  }
+  [inspectCustom](_depth: number, options: object, inspect?: Inspect): string {
+    return printed(this.label(), this.toJSON(), options, inspect)
+  }
 }
 
 /** A pool, its scope, and the handles it wraps its borrowed entries in. */
-export class PromisePool<A, C extends LeaseHandle<A>> {
+export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable {
   private readonly engine: Engine<A, unknown, never>
+  /** With leak detection on, every borrow takes the slow road, which records the caller's stack. */
+  private readonly leakDetection: boolean
   private shutdown: Promise<void> | undefined
 
   constructor(
     private readonly pool: ConnectionPool<A, unknown>,
     private readonly scope: Scope.CloseableScope,
-    private readonly wrap: (entry: Entry<A>, pool: PromisePool<A, C>) => C
+    private readonly wrap: (entry: Entry<A>, pool: PromisePool<A, C>) => C,
+    /** The minimum log level of the effects this facade runs itself (its background fibers have it from `openInScope`). */
+    private readonly logLevel?: LogLevel.LogLevel | undefined
   ) {
     this.engine = engineOf(pool)!
+    this.leakDetection = this.engine.options.leakDetectionThreshold > 0
+  }
+
+  /** Run one of the pool's effects as a promise, at the pool's minimum log level. */
+  private run<X>(effect: Effect.Effect<X, unknown>): Promise<X> {
+    return Effect.runPromise(this.logLevel === undefined ? effect : Logger.withMinimumLogLevel(effect, this.logLevel))
   }
 
   get minsize() {
@@ -121,30 +159,39 @@ export class PromisePool<A, C extends LeaseHandle<A>> {
   private readonly wrapEntry = (entry: Entry<A>) => this.wrap(entry, this)
 
   acquire(): Promise<C> {
+    if (this.leakDetection) return this.acquireLater(siteOfBorrow())
     const entry = takeReady(this.engine)
-    return entry !== undefined ? Promise.resolve(this.wrap(entry, this)) : this.acquireLater()
+    return entry !== undefined ? Promise.resolve(this.wrap(entry, this)) : this.acquireLater(undefined)
   }
 
-  /** When `takeReady` had nothing: the core's one decision, realised with promises. */
-  private acquireLater(): Promise<C> {
+  /**
+   * When `takeReady` had nothing (or the caller's stack is wanted): the
+   * core's one decision, realised with promises.
+   */
+  private acquireLater(site: Error | undefined): Promise<C> {
     const engine = this.engine
     const taken = takeFirst(engine)
     switch (decide(engine, taken)) {
       case "ready":
-        return Promise.resolve(this.wrap(taken!, this))
+        return Promise.resolve(this.wrapAt(taken!, site))
       case "attempt":
-        return Effect.runPromiseExit(Effect.uninterruptibleMask((restore) => attempt(engine, restore, taken))).then(
-          (exit) => Exit.isSuccess(exit) ? this.wrap(exit.value, this) : Promise.reject(Cause.squash(exit.cause))
+        return Effect.runPromiseExit(this.withLevel(Effect.uninterruptibleMask((restore) => attempt(engine, restore, taken)))).then(
+          (exit) => Exit.isSuccess(exit) ? this.wrapAt(exit.value, site) : Promise.reject(Cause.squash(exit.cause))
         )
       case "closed":
         return Promise.reject(engine.closedError)
       case "wait": {
-        const waiter = new PromiseWaiter<A, C>(engine.deadlineFromNow(), this.wrapEntry)
+        const waiter = new PromiseWaiter<A, C>(engine.deadlineFromNow(), this.wrapEntry, site)
         const promise = waiter.promise()
         engine.enqueue(waiter)
         return promise
       }
     }
+  }
+
+  private wrapAt(entry: Entry<A>, site: Error | undefined): C {
+    if (site !== undefined) entry.borrowSite = site
+    return this.wrap(entry, this)
   }
 
   release(value: unknown): Promise<void> {
@@ -156,11 +203,15 @@ export class PromisePool<A, C extends LeaseHandle<A>> {
     handle.entry = undefined
     if (entry === undefined) return released
     const hook = release(this.engine, entry)
-    return hook === undefined ? released : Effect.runPromise(hook)
+    return hook === undefined ? released : this.run(hook)
+  }
+
+  private withLevel<X, E>(effect: Effect.Effect<X, E>): Effect.Effect<X, E> {
+    return this.logLevel === undefined ? effect : Logger.withMinimumLogLevel(effect, this.logLevel)
   }
 
   clear(): Promise<void> {
-    return Effect.runPromise(this.pool.clear)
+    return this.run(this.pool.clear)
   }
 
   close(): void {
@@ -174,7 +225,7 @@ export class PromisePool<A, C extends LeaseHandle<A>> {
   }
 
   private endWith(shutdown: Effect.Effect<void>): Promise<void> {
-    return Effect.runPromise(Effect.ensuring(shutdown, Scope.close(this.scope, Exit.void)))
+    return this.run(Effect.ensuring(shutdown, Scope.close(this.scope, Exit.void)))
   }
 
   waitClosed(): Promise<void> {
@@ -182,6 +233,20 @@ export class PromisePool<A, C extends LeaseHandle<A>> {
       return Promise.reject(new Error("waitClosed() was called before close() or terminate()"))
     }
     return this.shutdown
+  }
+
+  /** `await using pool = await createPool(…)`: a graceful `close()`, then `waitClosed()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+    return this.shutdown!
+  }
+
+  /** What printing shows: the pool's counts, never its connections' configs. */
+  toJSON(): PoolStats {
+    return this.engine.snapshot()
+  }
+  [inspectCustom](_depth: number, options: object, inspect?: Inspect): string {
+    return printed("PromisePool", this.toJSON(), options, inspect)
   }
 }
 
@@ -191,10 +256,14 @@ export class PromisePool<A, C extends LeaseHandle<A>> {
  * promise rejects with the error.
  */
 export const openInScope = async <P>(
-  make: Effect.Effect<P, unknown, Scope.Scope>
+  make: Effect.Effect<P, unknown, Scope.Scope>,
+  logLevel?: LogLevel.LogLevel | undefined
 ): Promise<{ readonly pool: P; readonly scope: Scope.CloseableScope }> => {
   const scope = Effect.runSync(Scope.make())
-  const made = await Effect.runPromiseExit(Scope.extend(make, scope))
+  // The pool's background fibers are forked by a runtime captured inside
+  // `make`, so they keep the minimum log level set around it.
+  const inScope = Scope.extend(make, scope)
+  const made = await Effect.runPromiseExit(logLevel === undefined ? inScope : Logger.withMinimumLogLevel(inScope, logLevel))
   if (Exit.isFailure(made)) {
     await Effect.runPromise(Scope.close(scope, made))
     return Promise.reject(Cause.squash(made.cause))

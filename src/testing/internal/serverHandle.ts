@@ -34,7 +34,21 @@ export const makeServerHandle = ({ account, admin, files, lock, port, serverProc
       const running = serverProcess.current()
       if (running !== undefined) signal(running.pid, sig)
     })
-  return {
+  const urlWith = (secret: string) => `mysql://${encodeURIComponent(user)}:${secret}@127.0.0.1:${port}/${database}`
+  const urlRedacted = urlWith("<redacted>")
+  /** What printing the handle shows: its coordinates, with the password masked. */
+  const view = () => ({
+    host: "127.0.0.1",
+    port,
+    socketPath: files.socketPath,
+    dataDir: files.dataDir,
+    user,
+    password: "<redacted>",
+    database,
+    url: urlRedacted,
+    pid: serverProcess.current()?.pid ?? serverProcess.lastPid()
+  })
+  const handle: MariaDbServer = {
     host: "127.0.0.1",
     port,
     socketPath: files.socketPath,
@@ -42,7 +56,8 @@ export const makeServerHandle = ({ account, admin, files, lock, port, serverProc
     user,
     password,
     database,
-    url: `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    url: urlWith(encodeURIComponent(password)),
+    urlRedacted,
     pid: Effect.sync(() => serverProcess.current()?.pid ?? serverProcess.lastPid()),
     kill: live(exclusively(serverProcess.kill)),
     freeze: signalCurrent("SIGSTOP"),
@@ -52,4 +67,12 @@ export const makeServerHandle = ({ account, admin, files, lock, port, serverProc
     errorLog: Effect.sync(() => readLogFrom(files.logPath, 0)),
     admin
   }
+  // Not enumerable: spreading the handle or comparing it sees only its fields.
+  return Object.defineProperties(handle, {
+    toJSON: { value: view },
+    [Symbol.for("nodejs.util.inspect.custom")]: {
+      value: (_depth: number, options: object, inspect?: (value: unknown, options: object) => string) =>
+        `MariaDbServer ${inspect === undefined ? JSON.stringify(view()) : inspect(view(), options)}`
+    }
+  })
 }
