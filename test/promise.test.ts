@@ -3,32 +3,23 @@
  * scenarios through aiomysql's names, against a real (throwaway) MariaDB,
  * and the generic pool from a promise-based manager.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect } from "effect"
 import * as mysql from "mysql2/promise"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
 import type { MySqlPromisePool, ResultHeader } from "../src/promise/index.js"
 import { createGenericPool, createPool } from "../src/promise/index.js"
-import { type MariaDbServer, start } from "../src/testing/index.js"
+import { throwawayServerForFile } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
-let server: MariaDbServer
-const scope = Effect.runSync(Scope.make())
-
-beforeAll(async () => {
-  server = await Effect.runPromise(Scope.extend(start(), scope))
-}, 120_000)
-
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-})
+const serverOf = throwawayServerForFile()
 
 /** {@link pollUntil} for this file's promise-style tests. */
 const until = (check: () => Promise<boolean>, label: string, limitMillis?: number) =>
   Effect.runPromise(pollUntil(Effect.promise(check), label, limitMillis))
 
 const admin = async (sql: string) => {
-  const conn = await mysql.createConnection(server.url)
+  const conn = await mysql.createConnection(serverOf().url)
   try {
     const [rows] = await conn.query(sql)
     return rows as Array<Record<string, unknown>>
@@ -41,7 +32,7 @@ const serverHas = async (ids: ReadonlyArray<number>) =>
   (await admin(`SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (${ids.join(",") || "0"})`)).length
 
 const withPool = async (options: Parameters<typeof createPool>[0], body: (pool: MySqlPromisePool) => Promise<void>) => {
-  const pool = await createPool({ url: server.url, ...options })
+  const pool = await createPool({ url: serverOf().url, ...options })
   try {
     await body(pool)
   } finally {
@@ -144,7 +135,7 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
     let ids: Array<number> = []
     let outside: MySqlPromisePool | undefined
     {
-      await using pool = await createPool({ url: server.url, minsize: 2, maxsize: 2, autocommit: true })
+      await using pool = await createPool({ url: serverOf().url, minsize: 2, maxsize: 2, autocommit: true })
       outside = pool
       await using conn = await pool.acquire()
       await conn.query("CREATE TEMPORARY TABLE promise_header (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)")
@@ -158,7 +149,7 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
 
   it("invalid minsize/maxsize are rejected with PoolConfigError naming the option as written", async () => {
     for (const [options, option] of [[{ minsize: -1 }, "minsize"], [{ maxsize: -1 }, "maxsize"], [{ minsize: 5, maxsize: 2 }, "minsize"], [{ minSize: 5, maxSize: 2 }, "minSize"]] as const) {
-      const error = await createPool({ url: server.url, ...options }).catch((e: unknown) => e)
+      const error = await createPool({ url: serverOf().url, ...options }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(PoolConfigError)
       expect((error as PoolConfigError).option).toBe(option)
     }
@@ -189,7 +180,7 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
     }))
 
   it("close: acquire fails at once, waitClosed waits for every borrowed connection", async () => {
-    const pool = await createPool({ url: server.url, minsize: 2, maxsize: 2 })
+    const pool = await createPool({ url: serverOf().url, minsize: 2, maxsize: 2 })
     await expect(pool.waitClosed()).rejects.toThrow("before close")
     const a = await pool.acquire()
     const ids = [a.threadId]
@@ -209,7 +200,7 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
   })
 
   it("terminate closes borrowed connections at once; releasing afterwards is harmless", async () => {
-    const pool = await createPool({ url: server.url, minsize: 1, maxsize: 2 })
+    const pool = await createPool({ url: serverOf().url, minsize: 1, maxsize: 2 })
     const conn = await pool.acquire()
     pool.terminate()
     await pool.waitClosed()

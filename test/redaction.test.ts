@@ -7,22 +7,14 @@
 import * as util from "node:util"
 import { SqlClient } from "@effect/sql"
 import { MysqlClient } from "@effect/sql-mysql2"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Logger } from "effect"
 import { MySqlPool, Pool, PoolConfigError } from "../src/index.js"
 import { createGenericPool, createPool } from "../src/promise/index.js"
-import { layerTest, type MariaDbServer, start } from "../src/testing/index.js"
+import { layerTest } from "../src/testing/index.js"
+import { throwawayServerForFile } from "./support/mysql.js"
 
-let server: MariaDbServer
-const scope = Effect.runSync(Scope.make())
-
-beforeAll(async () => {
-  server = await Effect.runPromise(Scope.extend(start(), scope))
-}, 120_000)
-
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-})
+const serverOf = throwawayServerForFile()
 
 /** Everything Effect's loggers write for one `Effect.log(label, value)`, in each built-in format. */
 const logged = (label: string, value: unknown): Effect.Effect<string> => {
@@ -49,7 +41,7 @@ const printings = (label: string, value: unknown, json = true): Effect.Effect<st
       logs
     ].join("\n"))
 
-const secrets = () => [server.password, encodeURIComponent(server.password)]
+const secrets = () => [serverOf().password, encodeURIComponent(serverOf().password)]
 
 const expectNoPassword = (label: string, value: unknown, json = true) =>
   Effect.gen(function*() {
@@ -61,7 +53,7 @@ const expectNoPassword = (label: string, value: unknown, json = true) =>
 describe("no password in any output", () => {
   it.effect("the Effect API: a borrowed connection, the SqlClient, the MysqlClient", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(MySqlPool.layer({ url: server.url, minSize: 1, maxSize: 2 }))
+      const context = yield* Layer.build(MySqlPool.layer({ url: serverOf().url, minSize: 1, maxSize: 2 }))
       const pool = Context.get(context, Pool)
       const printedConn = yield* pool.use((conn) => expectNoPassword("borrowed connection", conn))
       expect(printedConn).toMatch(/threadId/)
@@ -69,7 +61,7 @@ describe("no password in any output", () => {
       yield* expectNoPassword("SqlClient", Context.get(context, SqlClient.SqlClient))
       yield* expectNoPassword("MysqlClient", Context.get(context, MysqlClient.MysqlClient))
       // `MySqlPool.make`'s connections, as adapters see them.
-      const made = yield* MySqlPool.make({ url: server.url, minSize: 1 })
+      const made = yield* MySqlPool.make({ url: serverOf().url, minSize: 1 })
       yield* made.use((conn) => expectNoPassword("PooledConnection", conn))
     }).pipe(Effect.scoped))
 
@@ -77,7 +69,7 @@ describe("no password in any output", () => {
   // its manager and its connections' entries; it is printed like the rest.
   it.effect("the Pool service (the core pool) at depth 10 and through Effect's loggers", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(MySqlPool.layer({ url: server.url, minSize: 1, maxSize: 2 }))
+      const context = yield* Layer.build(MySqlPool.layer({ url: serverOf().url, minSize: 1, maxSize: 2 }))
       const pool = Context.get(context, Pool)
       yield* expectNoPassword("Pool service", pool, false)
       yield* pool.use(() => expectNoPassword("Pool service with a connection borrowed", pool, false))
@@ -85,7 +77,7 @@ describe("no password in any output", () => {
 
   it.effect("the Pool service (the core pool) as JSON", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(MySqlPool.layer({ url: server.url, minSize: 1, maxSize: 2 }))
+      const context = yield* Layer.build(MySqlPool.layer({ url: serverOf().url, minSize: 1, maxSize: 2 }))
       const pool = Context.get(context, Pool)
       const json = yield* Effect.try(() => JSON.stringify(pool))
       for (const secret of secrets()) expect(json).not.toContain(secret)
@@ -95,19 +87,19 @@ describe("no password in any output", () => {
   it.effect("failures: a wrong password, a bad option next to a URL with a password", () =>
     Effect.gen(function*() {
       const wrong = yield* Effect.flip(
-        Effect.scoped(MySqlPool.make({ url: server.url.replace(encodeURIComponent(server.password), "wrong-pw") }))
+        Effect.scoped(MySqlPool.make({ url: serverOf().url.replace(encodeURIComponent(serverOf().password), "wrong-pw") }))
       )
       yield* expectNoPassword("SqlError", wrong)
-      const bad = yield* Effect.flip(Effect.scoped(MySqlPool.make({ url: server.url, maxSize: -1 })))
+      const bad = yield* Effect.flip(Effect.scoped(MySqlPool.make({ url: serverOf().url, maxSize: -1 })))
       expect(bad).toBeInstanceOf(PoolConfigError)
       yield* expectNoPassword("PoolConfigError", bad)
-      const badUrl = yield* Effect.flip(Effect.scoped(MySqlPool.make({ url: `${server.url}?ssl=1` })))
+      const badUrl = yield* Effect.flip(Effect.scoped(MySqlPool.make({ url: `${serverOf().url}?ssl=1` })))
       yield* expectNoPassword("PoolConfigError for the url", badUrl)
     }))
 
   it.effect("the Promise facade: the pool, a connection, a generic pool and its lease", () =>
     Effect.gen(function*() {
-      const pool = yield* Effect.promise(() => createPool({ url: server.url, minsize: 1, maxsize: 2 }))
+      const pool = yield* Effect.promise(() => createPool({ url: serverOf().url, minsize: 1, maxsize: 2 }))
       const conn = yield* Effect.promise(() => pool.acquire())
       const printedConn = yield* expectNoPassword("PromiseConnection", conn)
       expect(printedConn).toContain(`threadId: ${conn.threadId}`)
@@ -129,12 +121,12 @@ describe("no password in any output", () => {
 
   it.effect("the throwaway server: the handle prints redacted, url stays the real one", () =>
     Effect.gen(function*() {
-      const printed = yield* expectNoPassword("MariaDbServer", server)
-      expect(printed).toContain(String(server.port))
-      yield* expectNoPassword("urlRedacted", server.urlRedacted)
-      expect(server.urlRedacted).toBe(`mysql://${server.user}:<redacted>@127.0.0.1:${server.port}/test`)
-      expect(server.url).toContain(encodeURIComponent(server.password))
-      expect({ ...server }.url).toBe(server.url) // spreading keeps the real values
+      const printed = yield* expectNoPassword("MariaDbServer", serverOf())
+      expect(printed).toContain(String(serverOf().port))
+      yield* expectNoPassword("urlRedacted", serverOf().urlRedacted)
+      expect(serverOf().urlRedacted).toBe(`mysql://${serverOf().user}:<redacted>@127.0.0.1:${serverOf().port}/test`)
+      expect(serverOf().url).toContain(encodeURIComponent(serverOf().password))
+      expect({ ...serverOf() }.url).toBe(serverOf().url) // spreading keeps the real values
     }))
 
   it.effect("layerTest's connections print too", () =>

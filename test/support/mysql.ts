@@ -4,7 +4,8 @@
  * MariaDB. Tests that kill, freeze, restart or reconfigure a server always
  * use their own throwaway `MariaDb`.
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import { afterAll, beforeAll } from "@effect/vitest"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as mysql from "mysql2/promise"
 import { MariaDb, type MariaDbServer, type MariaDbServerError, start } from "../../src/testing/index.js"
 
@@ -27,6 +28,23 @@ export class TestDatabase extends Context.Tag("test/TestDatabase")<TestDatabase,
 }
 
 export { MariaDb }
+
+/**
+ * A throwaway MariaDB for a test file whose tests are Promise-based (the
+ * facade): started before the file's tests, stopped after them. Read the
+ * server inside a test: `const url = server().url`.
+ */
+export const throwawayServerForFile = (): () => MariaDbServer => {
+  let server: MariaDbServer | undefined
+  const scope = Effect.runSync(Scope.make())
+  beforeAll(async () => {
+    server = await Effect.runPromise(Scope.extend(start(), scope))
+  }, 120_000)
+  afterAll(async () => {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  })
+  return () => server!
+}
 
 /** A unique table name, so tests sharing a server never collide. */
 export const tableName = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
