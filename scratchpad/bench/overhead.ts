@@ -8,7 +8,7 @@
  *   node --import tsx scratchpad/bench/overhead.ts <contender> '{"callers":[1,100],"seconds":1,"warmup":0.3}'
  */
 import { Effect } from "effect"
-import { effectPool, handPool, ours, promisePools, type Resource } from "./lib/fakePools.js"
+import { effectPool, handPool, ours, promisePools, type Resource, variants } from "./lib/fakePools.js"
 import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
 
 export interface OverheadParams {
@@ -93,8 +93,22 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
     const { close, value: pool } = await ours(size)
     return { run: effectRunner(pool.use(() => Effect.void)), close }
   },
+  /** `pool.use(() => Effect.void)` on a pool with `metrics: false` */
+  "ours-use-nometrics": async (size) => {
+    const { close, value: pool } = await ours(size, variants.nometrics)
+    return { run: effectRunner(pool.use(() => Effect.void)), close }
+  },
+  /** `pool.use(() => Effect.void)` with leak detection on (a threshold no borrow reaches) */
+  "ours-use-leak": async (size) => {
+    const { close, value: pool } = await ours(size, variants.leak)
+    return { run: effectRunner(pool.use(() => Effect.void)), close }
+  },
   /** `createGenericPool` → `await pool.acquire()` + `await lease.release()` */
   "ours-facade": fromPromisePool("ours-facade"),
+  /** the same with `metrics: false` */
+  "ours-facade-nometrics": fromPromisePool("ours-facade-nometrics"),
+  /** the same with leak detection on */
+  "ours-facade-leak": fromPromisePool("ours-facade-leak"),
   /** effect's own `Pool.make({ acquire, size })`, `Effect.scoped(pool.get)` */
   "effect-pool": async (size) => {
     const { close, value: pool } = await effectPool(size)

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as ConnectionPool from "../core/ConnectionPool.js"
 import type { PoolClosedError, PoolTimeoutError } from "../core/PoolError.js"
+import { AcquireWithSite, leakDetectionActive, siteOfBorrow, UseWithSite } from "../core/internal/engine.js"
 import type { MySqlConnection } from "./MySqlConnection.js"
 
 /**
@@ -47,11 +48,17 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
    * export const rows = Effect.scoped(Effect.flatMap(Pool.acquire, (conn) => conn.query("SELECT 1")))
    * ```
    */
-  static readonly acquire: Effect.Effect<
+  static get acquire(): Effect.Effect<
     MySqlConnection,
     SqlError | PoolTimeoutError | PoolClosedError,
     Pool | Scope.Scope
-  > = Effect.flatMap(Pool, (pool) => pool.acquire)
+  > {
+    // Read in the caller's code: with leak detection on somewhere, this is
+    // the last moment the caller's stack can be taken (see leakDetectionActive).
+    if (!leakDetectionActive()) return acquireShared
+    const site = siteOfBorrow()
+    return Effect.flatMap(Pool, (pool) => withSite(pool)[AcquireWithSite]?.(site) ?? pool.acquire)
+  }
 
   /**
    * Borrow a connection for the span of `f`.
@@ -66,7 +73,7 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
   static readonly use = <A, E, R>(
     f: (conn: MySqlConnection) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | SqlError | PoolTimeoutError | PoolClosedError, R | Pool> =>
-    Effect.flatMap(Pool, (pool) => pool.use(f))
+    leakDetectionActive() ? useFrom(siteOfBorrow(), f) : Effect.flatMap(Pool, (pool) => pool.use(f))
 
   /**
    * The pool's counts.
@@ -121,3 +128,24 @@ export class Pool extends Context.Tag("effect-connection-pool/Pool")<
   static readonly invalidate = (conn: MySqlConnection): Effect.Effect<void, never, Pool> =>
     Effect.flatMap(Pool, (pool) => pool.invalidate(conn))
 }
+
+type PoolService = ConnectionPool.ConnectionPool<MySqlConnection, SqlError>
+
+/** The pool's borrows that bring the caller's stack along, when the pool is one the core made. */
+const withSite = (pool: PoolService) =>
+  pool as PoolService & {
+    readonly [AcquireWithSite]?: (site: Error) => PoolService["acquire"]
+    readonly [UseWithSite]?: <A, E, R>(
+      f: (conn: MySqlConnection) => Effect.Effect<A, E, R>,
+      site: Error
+    ) => Effect.Effect<A, E | SqlError | PoolTimeoutError | PoolClosedError, R>
+  }
+
+const acquireShared: Effect.Effect<MySqlConnection, SqlError | PoolTimeoutError | PoolClosedError, Pool | Scope.Scope> =
+  Effect.flatMap(Pool, (pool) => pool.acquire)
+
+const useFrom = <A, E, R>(
+  site: Error,
+  f: (conn: MySqlConnection) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError | PoolTimeoutError | PoolClosedError, R | Pool> =>
+  Effect.flatMap(Pool, (pool) => withSite(pool)[UseWithSite]?.(f, site) ?? pool.use(f))

@@ -6,7 +6,7 @@
 import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
-import { ConnectionPool } from "../../../src/index.js"
+import { ConnectionPool, type PoolOptions } from "../../../src/index.js"
 import { createGenericPool } from "../../../src/promise/index.js"
 import { HandPool } from "./handPool.js"
 import { range } from "./worker.js"
@@ -37,34 +37,48 @@ const prime = async <T>(pool: PromisePool<T>, size: number): Promise<PromisePool
   return pool
 }
 
+/**
+ * Pool options of the observability variants: metrics off, and leak detection on (a threshold
+ * no borrow reaches; "1 hour" would exceed the default maxLifetime of 30 minutes and be refused).
+ */
+export const variants = {
+  nometrics: { metrics: false },
+  leak: { leakDetectionThreshold: "20 minutes" }
+} as const satisfies Record<string, PoolOptions.PoolOptions>
+
 /** This pool, Effect API. */
-export const ours = (size: number) =>
+export const ours = (size: number, options: PoolOptions.PoolOptions = {}) =>
   withScope(
     ConnectionPool.make<Resource>(
       { create: Effect.sync(makeResource), dispose: () => Effect.void },
-      { minSize: size, maxSize: size }
+      { ...options, minSize: size, maxSize: size }
     )
   )
 
 /** effect's own `Pool.make({ acquire, size })`. */
 export const effectPool = (size: number) => withScope(EffectPool.make({ acquire: Effect.sync(makeResource), size }))
 
+/** The Promise facade over fake resources, with `options` besides the sizes. */
+const oursFacade = (options: PoolOptions.PoolOptions) => async (size: number): Promise<PromisePool<unknown>> => {
+  const pool = await createGenericPool<Resource>(
+    { create: async () => makeResource(), dispose: () => {} },
+    { ...options, minsize: size, maxsize: size }
+  )
+  return {
+    acquire: () => pool.acquire(),
+    release: (lease) => (lease as { release: () => Promise<void> }).release(),
+    close: async () => {
+      pool.close()
+      await pool.waitClosed()
+    }
+  }
+}
+
 /** The promise-driven contenders, by name. */
 export const promisePools: Record<string, (size: number) => Promise<PromisePool<unknown>>> = {
-  "ours-facade": async (size) => {
-    const pool = await createGenericPool<Resource>(
-      { create: async () => makeResource(), dispose: () => {} },
-      { minsize: size, maxsize: size }
-    )
-    return {
-      acquire: () => pool.acquire(),
-      release: (lease) => (lease as { release: () => Promise<void> }).release(),
-      close: async () => {
-        pool.close()
-        await pool.waitClosed()
-      }
-    }
-  },
+  "ours-facade": oursFacade({}),
+  "ours-facade-nometrics": oursFacade(variants.nometrics),
+  "ours-facade-leak": oursFacade(variants.leak),
   "generic-pool": (size) => {
     const pool = GenericPool.createPool<Resource>(
       { create: async () => makeResource(), destroy: async () => {} },

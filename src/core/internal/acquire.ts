@@ -156,15 +156,13 @@ export const attempt = <A, E, R>(
       return loop
     })
   })
-  return restore(
-    engine.observer.traceWait(
-      Effect.timeoutFail(loop, {
-        duration: engine.options.acquireTimeout,
-        onTimeout: () => engine.timeoutError()
-      }),
-      (entry) => entry
-    )
-  ).pipe(Effect.onExit((exit) => Effect.sync(() => settle(engine, state, exit))))
+  const bounded = Effect.timeoutFail(loop, {
+    duration: engine.options.acquireTimeout,
+    onTimeout: () => engine.timeoutError()
+  })
+  // Only a borrow that found no idle connection waits; one that validates
+  // an idle connection (or runs `onAcquire` on it) is served at once.
+  return restore(first === undefined ? engine.observer.traceWait(bounded, (entry) => entry) : bounded).pipe(Effect.onExit((exit) => Effect.sync(() => settle(engine, state, exit))))
 }
 
 /**

@@ -12,7 +12,7 @@ import type { PoolEvent } from "../PoolEvent.js"
 import type { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import type { PoolOptions } from "../PoolOptions.js"
 import { borrow } from "./acquire.js"
-import { Engine, EngineId, siteOfBorrow } from "./engine.js"
+import { AcquireWithSite, Engine, EngineId, siteOfBorrow, UseWithSite } from "./engine.js"
 import * as housekeeper from "./housekeeper.js"
 import * as names from "./names.js"
 import * as options from "./options.js"
@@ -85,11 +85,24 @@ class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
     )
   }
 
+  [AcquireWithSite](site: Error | undefined): Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> {
+    return site === undefined || this.engine.options.leakDetectionThreshold === 0 ?
+      this.acquire :
+      this.acquireFrom(site)
+  }
+
   use<B, E2, R2>(
     f: (conn: A) => Effect.Effect<B, E2, R2>
   ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
+    return this[UseWithSite](f, this.engine.options.leakDetectionThreshold > 0 ? siteOfBorrow() : undefined)
+  }
+
+  [UseWithSite]<B, E2, R2>(
+    f: (conn: A) => Effect.Effect<B, E2, R2>,
+    site: Error | undefined
+  ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> {
     const engine = this.engine
-    const site = engine.options.leakDetectionThreshold > 0 ? siteOfBorrow() : undefined
+    if (engine.options.leakDetectionThreshold === 0) site = undefined
     return Effect.uninterruptibleMask((restore) =>
       borrow(engine, restore, (entry) => {
         if (site !== undefined) entry.borrowSite = site

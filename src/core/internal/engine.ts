@@ -73,8 +73,10 @@ export interface Entry<A> {
   lastAliveAt: number
   invalidated: boolean
   state: EntryState
-  /** When it was last handed to a caller; kept by the observer (0 when nobody measures). */
+  /** When it was last handed to a caller; kept by the observer (-1 when nobody measures). */
   borrowedAt: number
+  /** Not yet returned by anyone: the caller that has it got it as it was opened. Kept by the observer. */
+  firstBorrow: boolean
   /** Where the borrower asked, captured only when leak detection is on; its stack is formatted only if reported. */
   borrowSite: Error | undefined
   /** This borrow was reported as a suspected leak. */
@@ -124,6 +126,25 @@ export interface EngineObserver<A> {
 
 const nothing = (): void => {}
 const identity = <X>(x: X): X => x
+
+/** Open pools with leak detection on: while there is none, no accessor captures a stack. */
+let leakWatchers = 0
+
+/**
+ * Whether any open pool watches for leaks. Accessors that reach a pool only
+ * at run time (the MySQL layer's `Pool.use`, `Pool.acquire`) capture their
+ * caller's stack while this holds, since by the time they find their pool the
+ * caller's code is no longer on the stack.
+ */
+export const leakDetectionActive = (): boolean => leakWatchers > 0
+
+/**
+ * A borrow that brings its caller's stack along (see `leakDetectionActive`):
+ * `pool[UseWithSite](f, site)` is `pool.use(f)`, `pool[AcquireWithSite](site)`
+ * is `pool.acquire`, with `site` reported if the borrow looks like a leak.
+ */
+export const UseWithSite: unique symbol = Symbol.for("effect-connection-pool/UseWithSite")
+export const AcquireWithSite: unique symbol = Symbol.for("effect-connection-pool/AcquireWithSite")
 
 /**
  * Where the code borrowing now is, for leak reports: taken only when leak
@@ -216,6 +237,7 @@ export class Engine<A, E = unknown, R = never> {
     this.coarseNow = millisFrom(clock)
     this.growth = new Growth(this)
     this.observer = observerFactory(this)
+    if (options.leakDetectionThreshold > 0) leakWatchers++
   }
 
   // ------------------------------------------------------------ counting
@@ -484,6 +506,7 @@ export class Engine<A, E = unknown, R = never> {
       Deferred.unsafeDone(this.drained, Exit.void)
       this.observer.shutdown()
       names.release(this.name)
+      if (this.options.leakDetectionThreshold > 0) leakWatchers--
     }
   }
 

@@ -140,7 +140,8 @@ export class Growth<A, E, R> {
         invalidated: false,
         // Not placed yet: `deliver` sets its state (or disposes of it).
         state: "borrowed",
-        borrowedAt: 0,
+        borrowedAt: -1,
+        firstBorrow: true,
         borrowSite: undefined,
         leakReported: false
       }

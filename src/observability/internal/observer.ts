@@ -22,6 +22,9 @@ import { POOL_NAME, PoolMetrics } from "./metrics.js"
 
 export const WAIT_SPAN = "db.client.connection.wait"
 
+/** `Entry.borrowedAt` of a borrow nobody timed (a clock may well read 0: a fresh TestClock does). */
+const NOT_TIMED = -1
+
 export class PoolObserver<A, E, R> implements EngineObserver<A> {
   private readonly metrics: PoolMetrics | undefined
   private readonly hub: EventHub
@@ -78,9 +81,10 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
 
   readonly returned = (entry: Entry<A>): void => {
     const borrowedAt = entry.borrowedAt
-    entry.borrowedAt = 0
+    entry.borrowedAt = NOT_TIMED
     entry.borrowSite = undefined
-    if (borrowedAt !== 0) {
+    entry.firstBorrow = false
+    if (borrowedAt !== NOT_TIMED) {
       const used = Math.max(0, this.engine.now() - borrowedAt)
       this.metrics?.borrowedFor(used)
       if (this.hub.listening) {
@@ -122,14 +126,13 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     effect: Effect.Effect<X, Y, Z>,
     entryOf: (result: X) => Entry<A> | undefined
   ): Effect.Effect<X, Y, Z> =>
-    Effect.suspend(() => {
-      const askedAt = this.engine.now()
-      return Effect.tap(effect, (result) => {
-        const entry = entryOf(result)
-        return entry === undefined ? Effect.void : Effect.annotateCurrentSpan({
-          "db.client.connection.opened": entry.openedAt >= askedAt,
-          "db.client.connection.id": entry.id
-        })
+    Effect.tap(effect, (result) => {
+      const entry = entryOf(result)
+      // `firstBorrow`: the connection was opened and came straight to this
+      // caller (one opened for an earlier caller and passed on is not).
+      return entry === undefined ? Effect.void : Effect.annotateCurrentSpan({
+        "db.client.connection.opened": entry.firstBorrow,
+        "db.client.connection.id": entry.id
       })
     }).pipe(Effect.withSpan(WAIT_SPAN, { kind: "client", attributes: { [POOL_NAME]: this.engine.name } }))
 
@@ -159,7 +162,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     let next = Infinity
     const reports: Array<Effect.Effect<void>> = []
     for (const entry of engine.entries.values()) {
-      if (entry.state !== "borrowed" || entry.leakReported || entry.borrowedAt === 0) continue
+      if (entry.state !== "borrowed" || entry.leakReported || entry.borrowedAt === NOT_TIMED) continue
       const due = entry.borrowedAt + this.leakThreshold
       if (due <= now) reports.push(this.leakSuspected(entry, now - entry.borrowedAt))
       else if (due < next) next = due
