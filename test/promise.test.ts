@@ -3,7 +3,7 @@
  * scenarios through aiomysql's names, against a real (throwaway) MariaDB,
  * and the generic pool from a promise-based manager.
  */
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import * as mysql from "mysql2/promise"
 import { describe, expect, it } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
@@ -243,6 +243,22 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
 })
 
 describe("createGenericPool", () => {
+  it("records metrics only when asked with metrics: true", async () => {
+    const manager = { create: async () => ({}), dispose: () => {} }
+    const quiet = await createGenericPool(manager, { name: "facade-quiet", minsize: 1 })
+    const counted = await createGenericPool(manager, { name: "facade-counted", minsize: 1, metrics: true })
+    for (const pool of [quiet, counted]) await (await pool.acquire()).release()
+    const seriesOf = (name: string) =>
+      Metric.unsafeSnapshot().filter((pair) =>
+        pair.metricKey.tags.some((tag) => tag.key === "db.client.connection.pool.name" && tag.value === name)
+      ).length
+    expect(seriesOf("facade-quiet")).toBe(0)
+    expect(seriesOf("facade-counted")).toBeGreaterThan(5)
+    quiet.terminate()
+    counted.terminate()
+    await Promise.all([quiet.waitClosed(), counted.waitClosed()])
+  })
+
   it("pools anything from a promise-based manager, with leases and await using", async () => {
     let opened = 0
     const disposed: Array<number> = []

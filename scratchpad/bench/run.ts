@@ -117,7 +117,7 @@ const OVERHEAD: ReadonlyArray<ContenderInfo> = [
   { id: "ours-use", label: "ours: pool.use(() => Effect.void)" },
   { id: "ours-facade", label: "ours: Promise facade (createGenericPool)" },
   { id: "ours-use-nometrics", label: "ours: pool.use, metrics: false" },
-  { id: "ours-facade-nometrics", label: "ours: Promise facade, metrics: false" },
+  { id: "ours-facade-metrics", label: "ours: Promise facade, metrics: true" },
   { id: "ours-use-leak", label: "ours: pool.use, leak detection on" },
   { id: "ours-facade-leak", label: "ours: Promise facade, leak detection on" },
   { id: "effect-pool", label: "effect Pool: Effect.scoped(pool.get)" },
@@ -338,7 +338,7 @@ const overhead = async () => {
     ["facade vs tarn", "ours-facade", "tarn", undefined],
     ["use vs hand-written pool driven by fibers", "ours-use", "floor-effect-hand", undefined],
     ["use: metrics on vs off", "ours-use", "ours-use-nometrics", 0.9],
-    ["facade: metrics on vs off", "ours-facade", "ours-facade-nometrics", 0.9],
+    ["facade: metrics on vs off", "ours-facade-metrics", "ours-facade", 0.9],
     ["use: leak detection on vs off", "ours-use-leak", "ours-use", 0.8],
     ["facade: leak detection on vs off", "ours-facade-leak", "ours-facade", 0.8]
   ]

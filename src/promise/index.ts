@@ -305,6 +305,15 @@ const translate = (input: unknown, known: ReadonlyArray<string>): Translated => 
   return { options, logLevel, written }
 }
 
+/**
+ * The facade records no metrics unless asked (`metrics: true`): its callers
+ * are not in Effect, so nothing of theirs reads Effect's `Metric`, and
+ * recording costs more than a facade borrow itself (about 0.2 µs against
+ * 0.15 µs here).
+ */
+const withFacadeDefaults = (options: Record<string, unknown>): Record<string, unknown> =>
+  options["metrics"] === undefined ? { ...options, metrics: false } : options
+
 /** A `PoolConfigError` about an option given under aiomysql's name names it, and its value, as written. */
 const asWritten = (written: Translated["written"]) => (error: unknown): unknown => {
   if (!(error instanceof PoolConfigError)) return error
@@ -337,7 +346,7 @@ const asWritten = (written: Translated["written"]) => (error: unknown): unknown 
 export const createPool = async (options: CreatePoolOptions = {}): Promise<MySqlPromisePool> => {
   const { logLevel, options: config, written } = translate(options, [...MySqlPool.configKeys, ...mysqlFacadeKeys])
   const { pool, scope } = await openInScope(
-    Effect.mapError(MySqlPool.make(config as MySqlPoolConfig), asWritten(written)),
+    Effect.mapError(MySqlPool.make(withFacadeDefaults(config) as MySqlPoolConfig), asWritten(written)),
     logLevel
   )
   const promisePool = new PromisePool<PooledConnection, PromiseConnectionHandle>(
@@ -383,7 +392,7 @@ export const createGenericPool = async <A>(
   const known = [...PoolOptionsModule.table.map((option) => option.name), ...facadeKeys]
   const { logLevel, options: poolOptions, written } = translate(options, known)
   const { pool, scope } = await openInScope(
-    Effect.mapError(ConnectionPool.make(effectManager, poolOptions as PoolOptions), asWritten(written)),
+    Effect.mapError(ConnectionPool.make(effectManager, withFacadeDefaults(poolOptions) as PoolOptions), asWritten(written)),
     logLevel
   )
   return new PromisePool<A, LeaseHandle<A>>(pool, scope, (entry, owner) => new LeaseHandle(entry, entry.conn, owner), logLevel)

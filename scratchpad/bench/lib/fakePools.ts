@@ -38,11 +38,13 @@ const prime = async <T>(pool: PromisePool<T>, size: number): Promise<PromisePool
 }
 
 /**
- * Pool options of the observability variants: metrics off, and leak detection on (a threshold
+ * Pool options of the observability variants: metrics off (the Effect API's
+ * default is on), metrics on (the Promise facade's default is off), and leak detection on (a threshold
  * no borrow reaches; "1 hour" would exceed the default maxLifetime of 30 minutes and be refused).
  */
 export const variants = {
   nometrics: { metrics: false },
+  metrics: { metrics: true },
   leak: { leakDetectionThreshold: "20 minutes" }
 } as const satisfies Record<string, PoolOptions.PoolOptions>
 
@@ -77,7 +79,7 @@ const oursFacade = (options: PoolOptions.PoolOptions) => async (size: number): P
 /** The promise-driven contenders, by name. */
 export const promisePools: Record<string, (size: number) => Promise<PromisePool<unknown>>> = {
   "ours-facade": oursFacade({}),
-  "ours-facade-nometrics": oursFacade(variants.nometrics),
+  "ours-facade-metrics": oursFacade(variants.metrics),
   "ours-facade-leak": oursFacade(variants.leak),
   "generic-pool": (size) => {
     const pool = GenericPool.createPool<Resource>(
