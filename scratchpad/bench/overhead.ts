@@ -98,15 +98,19 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
     const { close, value: pool } = await ours(size, variants.nometrics)
     return { run: effectRunner(pool.use(() => Effect.void)), close }
   },
-  /** `pool.use(() => Effect.void)` with leak detection on (a threshold no borrow reaches) */
+  /**
+   * `pool.use(() => Effect.void)` with leak detection on (a threshold no
+   * borrow reaches), `pool.use` called for every borrow: the caller's stack
+   * is taken where `use` is called, so calling it once would measure nothing.
+   */
   "ours-use-leak": async (size) => {
     const { close, value: pool } = await ours(size, variants.leak)
-    return { run: effectRunner(pool.use(() => Effect.void)), close }
+    return { run: effectRunner(Effect.suspend(() => pool.use(() => Effect.void))), close }
   },
   /** `createGenericPool` → `await pool.acquire()` + `await lease.release()` */
   "ours-facade": fromPromisePool("ours-facade"),
-  /** the same with `metrics: false` */
-  "ours-facade-nometrics": fromPromisePool("ours-facade-nometrics"),
+  /** the same with `metrics: true` (the facade's default is off) */
+  "ours-facade-metrics": fromPromisePool("ours-facade-metrics"),
   /** the same with leak detection on */
   "ours-facade-leak": fromPromisePool("ours-facade-leak"),
   /** effect's own `Pool.make({ acquire, size })`, `Effect.scoped(pool.get)` */
