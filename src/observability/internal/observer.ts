@@ -97,7 +97,8 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
       }
       if (entry.leakReported) this.leakEnded(entry, used)
     }
-    this.sync()
+    // No sync here: the engine places the connection next (idle, to a
+    // waiter, or closed), and that report brings the counts up to date.
   }
 
   readonly closed = (entry: Entry<A>, reason: CloseReason): void => {
