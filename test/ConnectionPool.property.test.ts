@@ -8,6 +8,7 @@ import * as fc from "effect/FastCheck"
 import { ConnectionPool } from "../src/index.js"
 import { makeFake } from "./support/FakeManager.js"
 import type { FakeConn } from "./support/FakeManager.js"
+import { expectedGauges, readMetrics } from "./support/metrics.js"
 import { advanceClockUntil } from "./support/waitUntil.js"
 
 type Op =
@@ -45,7 +46,7 @@ const settle = Effect.repeatN(Effect.yieldNow(), 30)
 
 describe("ConnectionPool: random interleavings", () => {
   it.effect.prop(
-    "bounds hold, no connection is shared, every connection is disposed exactly once",
+    "bounds hold, no connection is shared, every connection is disposed exactly once, and the metrics never drift from the stats",
     {
       minSize: fc.integer({ min: 0, max: 3 }),
       extra: fc.integer({ min: 0, max: 3 }),
@@ -99,6 +100,12 @@ describe("ConnectionPool: random interleavings", () => {
           if (s.size !== s.idle + s.inUse + s.checking + s.pending) violations.push(`size ${s.size} is not idle+inUse+checking+pending`)
           if (s.inUse < borrowed.size) violations.push(`inUse ${s.inUse} < ${borrowed.size} borrowed`)
           if (fake.open() > maxSize) violations.push(`${fake.open()} connections open > maxSize ${maxSize}`)
+          // The metrics' counts never drift from the books.
+          const { idle, pending, used } = (yield* readMetrics(pool.name)).gauges
+          const want = expectedGauges(s)
+          if (idle !== want.idle || used !== want.used || pending !== want.pending) {
+            violations.push(`metrics idle ${idle}, used ${used}, pending ${pending} != stats ${JSON.stringify(want)}`)
+          }
         })
 
         for (const o of ops) {
@@ -154,6 +161,8 @@ describe("ConnectionPool: random interleavings", () => {
         yield* Effect.forEach(holders, (h) => Fiber.await(h.fiber))
         expect(violations).toEqual([])
         expect(yield* pool.stats).toMatchObject({ size: 0, idle: 0, inUse: 0, pending: 0, waiting: 0, closed: true })
+        // Shut down: every count is 0 and the limits are taken back.
+        expect((yield* readMetrics(pool.name)).gauges).toEqual(expectedGauges(yield* pool.stats, true))
         expect(fake.created.filter((c) => c.disposed !== 1).map((c) => `${c.id}:${c.disposed}`)).toEqual([])
       }),
     { fastCheck: { numRuns: 150 } }

@@ -20,110 +20,25 @@ import {
   HashSet,
   Logger,
   LogLevel,
-  Metric,
-  MetricState,
   Option,
   Scope,
   Stream,
   TestClock,
   Tracer
 } from "effect"
-import * as fc from "effect/FastCheck"
 import { ConnectionPool, Observability, Pool, PoolConfigError, PoolTimeoutError } from "../src/index.js"
-import type { PoolEvent, PoolOptions, PoolStats } from "../src/index.js"
+import type { PoolEvent, PoolOptions } from "../src/index.js"
 import { layerTest } from "../src/testing/index.js"
 import { FakeError, makeFake } from "./support/FakeManager.js"
 import type { Fake, FakeConn } from "./support/FakeManager.js"
+import { expectedGauges, type Gauges, POOL_NAME, readMetrics, STATE } from "./support/metrics.js"
 import { advanceClockUntil, yieldUntil } from "./support/waitUntil.js"
 
 const names = Observability.metricNames
-const POOL_NAME = "db.client.connection.pool.name"
-const STATE = "db.client.connection.state"
-type CloseReason = PoolEvent.CloseReason
 
 const settle = Effect.repeatN(Effect.yieldNow(), 30)
 
-// ---------------------------------------------------------------- reading metrics
 
-interface Reading {
-  /** Every metric name that has a series tagged with this pool. */
-  readonly names: ReadonlyArray<string>
-  /** Every tag key seen on this pool's series. */
-  readonly tagKeys: ReadonlyArray<string>
-  readonly gauges: Gauges
-  readonly timeouts: number
-  readonly createFailures: number
-  readonly validationFailures: number
-  readonly leaks: number
-  readonly closed: Partial<Record<CloseReason, number>>
-  readonly wait: { readonly count: number; readonly sum: number }
-  readonly use: { readonly count: number; readonly sum: number }
-  readonly create: { readonly count: number; readonly sum: number }
-}
-
-interface Gauges {
-  readonly idle: number
-  readonly used: number
-  readonly pending: number
-  readonly idleMin: number
-  readonly idleMax: number
-  readonly max: number
-}
-
-/** What `Metric.snapshot` holds for the pool named `pool`. */
-const readMetrics = (pool: string): Effect.Effect<Reading> =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const mine = pairs.filter((pair) => pair.metricKey.tags.some((tag) => tag.key === POOL_NAME && tag.value === pool))
-    const tagOf = (pair: (typeof mine)[number], key: string) => pair.metricKey.tags.find((tag) => tag.key === key)?.value
-    const counter = (name: string, where: Record<string, string> = {}) =>
-      mine
-        .filter((pair) => pair.metricKey.name === name && Object.entries(where).every(([k, v]) => tagOf(pair, k) === v))
-        .reduce((sum, pair) => sum + (MetricState.isCounterState(pair.metricState) ? Number(pair.metricState.count) : NaN), 0)
-    const histogram = (name: string) =>
-      mine.filter((pair) => pair.metricKey.name === name).reduce(
-        (acc, pair) =>
-          MetricState.isHistogramState(pair.metricState) ?
-            { count: acc.count + pair.metricState.count, sum: acc.sum + pair.metricState.sum } :
-            { count: NaN, sum: NaN },
-        { count: 0, sum: 0 }
-      )
-    const reasons: ReadonlyArray<CloseReason> = ["lifetime", "idle", "invalidated", "dead", "cleared", "evicted", "error", "closed"]
-    const closed: Partial<Record<CloseReason, number>> = {}
-    for (const reason of reasons) {
-      const n = counter(names.closed, { reason })
-      if (n !== 0) closed[reason] = n
-    }
-    return {
-      names: [...new Set(mine.map((pair) => pair.metricKey.name))].sort(),
-      tagKeys: [...new Set(mine.flatMap((pair) => pair.metricKey.tags.map((tag) => tag.key)))].sort(),
-      gauges: {
-        idle: counter(names.count, { [STATE]: "idle" }),
-        used: counter(names.count, { [STATE]: "used" }),
-        pending: counter(names.pendingRequests),
-        idleMin: counter(names.idleMin),
-        idleMax: counter(names.idleMax),
-        max: counter(names.max)
-      },
-      timeouts: counter(names.timeouts),
-      createFailures: counter(names.createFailures),
-      validationFailures: counter(names.validationFailures),
-      leaks: counter(names.leaks),
-      closed,
-      wait: histogram(names.waitTime),
-      use: histogram(names.useTime),
-      create: histogram(names.createTime)
-    }
-  })
-
-/** What the gauges must read for these stats: limits while the pool is open, zero once it has shut down. */
-const expectedGauges = (s: PoolStats, drained = false): Gauges => ({
-  idle: s.idle,
-  used: s.inUse + s.checking,
-  pending: s.waiting,
-  idleMin: drained ? 0 : s.minSize,
-  idleMax: drained ? 0 : s.maxSize,
-  max: drained ? 0 : s.maxSize
-})
 
 const zero: Gauges = { idle: 0, used: 0, pending: 0, idleMin: 0, idleMax: 0, max: 0 }
 
@@ -218,7 +133,6 @@ const waitSpans = (spans: ReadonlyArray<Tracer.Span>) => spans.filter((span) => 
 describe("metrics: the gauges are pool.stats", () => {
   it.effect("a pool's series carry its name, under OpenTelemetry's metric names, and equal pool.stats at every instant", () =>
     Effect.gen(function*() {
-      yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
       const fake = makeFake({ hooks: [] })
       const scope = yield* Scope.make()
       const pool = yield* Scope.extend(
@@ -514,122 +428,7 @@ describe("metrics: counters and histograms count what happened", () => {
     }))
 })
 
-describe("metrics: random operations never make the gauges drift from pool.stats", () => {
-  type Op =
-    | { readonly _tag: "borrow" }
-    | { readonly _tag: "release"; readonly i: number }
-    | { readonly _tag: "interrupt"; readonly i: number }
-    | { readonly _tag: "invalidate"; readonly i: number }
-    | { readonly _tag: "kill"; readonly i: number }
-    | { readonly _tag: "advance"; readonly millis: number }
-    | { readonly _tag: "failNextCreate" }
-    | { readonly _tag: "clear" }
 
-  const op: fc.Arbitrary<Op> = fc.oneof(
-    { weight: 6, arbitrary: fc.constant({ _tag: "borrow" as const }) },
-    { weight: 4, arbitrary: fc.nat(20).map((i) => ({ _tag: "release" as const, i })) },
-    { weight: 1, arbitrary: fc.nat(20).map((i) => ({ _tag: "interrupt" as const, i })) },
-    { weight: 1, arbitrary: fc.nat(20).map((i) => ({ _tag: "invalidate" as const, i })) },
-    { weight: 1, arbitrary: fc.nat(20).map((i) => ({ _tag: "kill" as const, i })) },
-    { weight: 3, arbitrary: fc.integer({ min: 1, max: 300 }).map((millis) => ({ _tag: "advance" as const, millis })) },
-    { weight: 1, arbitrary: fc.constant({ _tag: "failNextCreate" as const }) },
-    { weight: 1, arbitrary: fc.constant({ _tag: "clear" as const }) }
-  )
-
-  let run = 0
-
-  it.effect.prop(
-    "after every step of borrows, returns, invalidations, clears, timeouts and keepalives, the gauges equal pool.stats; after close, all are 0",
-    {
-      minSize: fc.integer({ min: 0, max: 2 }),
-      extra: fc.integer({ min: 0, max: 2 }),
-      ops: fc.array(op, { minLength: 1, maxLength: 40 })
-    },
-    ({ extra, minSize, ops }) =>
-      Effect.gen(function*() {
-        const maxSize = Math.max(1, minSize + extra)
-        const fake = makeFake({ hooks: ["isAlive", "onRelease"] })
-        // A keepalive check that takes time, so that "checking" is seen between steps.
-        const manager = {
-          ...fake.manager,
-          isAlive: (conn: FakeConn) => Effect.zipRight(Effect.sleep("30 millis"), fake.manager.isAlive!(conn))
-        }
-        const name = `obs-prop-${++run}`
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(manager, {
-            name,
-            minSize,
-            maxSize,
-            acquireTimeout: "100 millis",
-            maxLifetime: "1 second",
-            idleTimeout: "500 millis",
-            keepaliveInterval: "200 millis",
-            validateAfterIdle: "50 millis",
-            closeTimeout: "1 second"
-          }),
-          scope
-        )
-        const holders: Array<Holder<FakeConn>> = []
-        const drift: Array<string> = []
-        const check = (label: string) =>
-          Effect.gen(function*() {
-            const stats = yield* pool.stats
-            const { gauges } = yield* readMetrics(name)
-            const want = expectedGauges(stats)
-            if (JSON.stringify(gauges) !== JSON.stringify(want)) {
-              drift.push(`${label}: gauges ${JSON.stringify(gauges)} != stats ${JSON.stringify(want)}`)
-            }
-          })
-        const pick = (i: number) => holders.length === 0 ? undefined : holders[i % holders.length]
-        yield* check("start")
-        for (const [step, o] of ops.entries()) {
-          switch (o._tag) {
-            case "borrow":
-              holders.push(yield* hold(pool))
-              break
-            case "release": {
-              const h = pick(o.i)
-              if (h) yield* h.release
-              break
-            }
-            case "interrupt": {
-              const h = pick(o.i)
-              if (h) yield* Fiber.interruptFork(h.fiber)
-              break
-            }
-            case "invalidate": {
-              const conn = pick(o.i)?.conn()
-              if (conn) yield* pool.invalidate(conn)
-              break
-            }
-            case "kill": {
-              const conn = fake.created[o.i % Math.max(1, fake.created.length)]
-              if (conn) conn.alive = false
-              break
-            }
-            case "advance":
-              yield* TestClock.adjust(o.millis)
-              break
-            case "failNextCreate":
-              fake.controls.failCreates++
-              break
-            case "clear":
-              yield* pool.clear
-              break
-          }
-          yield* settle
-          yield* check(`step ${step} (${o._tag})`)
-        }
-        for (const h of holders) yield* h.release
-        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-        yield* advanceClockUntil(Effect.sync(() => closing.unsafePoll() !== null), "100 millis", "the scope closed", 50)
-        expect(drift).toEqual([])
-        expect((yield* readMetrics(name)).gauges).toEqual(zero)
-      }),
-    { fastCheck: { numRuns: 60 } }
-  )
-})
 
 describe("metrics: false", () => {
   it.scoped("a pool with metrics: false records nothing at all", () =>
@@ -659,7 +458,6 @@ describe("metrics: false", () => {
 
   it.scoped("a pool with metrics: false still reports events", () =>
     Effect.gen(function*() {
-      yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
       const fake = makeFake({ hooks: [] })
       const pool = yield* ConnectionPool.make(fake.manager, { name: "obs-off-events", minSize: 1, maxSize: 1, metrics: false })
       const { seen } = yield* subscribe(pool)
@@ -719,7 +517,6 @@ describe("leak detection", () => {
   it.effect("a connection borrowed through pool.use past the threshold is reported once, as a WARN naming the pool, the connection, how long, and the borrower's stack", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
         const fake = makeFake({ hooks: [] })
         const scope = yield* Scope.make()
         const pool = yield* Scope.extend(
@@ -778,7 +575,6 @@ describe("leak detection", () => {
   it.effect("a connection borrowed through pool.acquire is reported with the stack of the acquire", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
         const fake = makeFake({ hooks: [] })
         const scope = yield* Scope.make()
         const pool = yield* Scope.extend(
@@ -812,7 +608,6 @@ describe("leak detection", () => {
   it.effect("a connection borrowed through the MySQL layer's Pool.use is reported with the stack of the caller's code", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
         const done = yield* Deferred.make<void>()
         const borrower = yield* Effect.fork(Pool.use(() => Deferred.await(done)))
         yield* settle
@@ -830,7 +625,6 @@ describe("leak detection", () => {
   it.effect("a borrow returned before the threshold is never reported; each borrow is reported at its own threshold", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
         const fake = makeFake({ hooks: [] })
         const scope = yield* Scope.make()
         const pool = yield* Scope.extend(
@@ -969,7 +763,6 @@ describe("events", () => {
 
   it.effect("a subscriber that reads nothing loses the oldest events, learns how many in a dropped event, and the pool never waits for it", () =>
     Effect.gen(function*() {
-      yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
       const fake = makeFake({ hooks: [] })
       const pool = yield* ConnectionPool.make(fake.manager, { name: "obs-slow", minSize: 1, maxSize: 1 }).pipe(
         Scope.extend(yield* Scope.make())
@@ -1002,7 +795,6 @@ describe("events", () => {
 
   it.effect("every subscriber gets every event, each on its own", () =>
     Effect.gen(function*() {
-      yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
       const fake = makeFake({ hooks: [] })
       const pool = yield* ConnectionPool.make(fake.manager, { name: "obs-two-subs", minSize: 1, maxSize: 1 }).pipe(
         Scope.extend(yield* Scope.make())
@@ -1160,7 +952,6 @@ describe("log level of leak reports", () => {
           maxSize: 1,
           leakDetectionThreshold: "2 seconds"
         }).pipe(Scope.extend(yield* Scope.make()))
-        yield* TestClock.adjust("1 second") // off time 0: see "a borrow at time 0 of a fresh TestClock …"
         const a = yield* hold(pool)
         yield* TestClock.adjust("2 seconds")
         yield* settle
