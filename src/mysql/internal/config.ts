@@ -137,12 +137,15 @@ const targetOf = (config: MySqlPoolConfig, fromUrl: UrlParts): Effect.Effect<Tar
 // What each consumer gets
 // ---------------------------------------------------------------------------
 
+/** A config after its checks: the input, the pool's resolved options, and where to connect. */
+interface Checked {
+  readonly config: MySqlPoolConfig
+  readonly pool: PoolOptions.ResolvedPoolOptions
+  readonly target: Target
+}
+
 /** mysql2's connection options. */
-const connectionOptions = (
-  config: MySqlPoolConfig,
-  target: Target,
-  pool: PoolOptions.ResolvedPoolOptions
-): Mysql.ConnectionOptions => ({
+const connectionOptions = ({ config, pool, target }: Checked): Mysql.ConnectionOptions => ({
   host: target.host,
   port: target.port,
   ...defined({
@@ -160,23 +163,15 @@ const connectionOptions = (
 })
 
 /** What the connection manager needs. */
-const connectOptions = (
-  config: MySqlPoolConfig,
-  target: Target,
-  pool: PoolOptions.ResolvedPoolOptions
-): mysqlConnection.MySqlConnectOptions => ({
-  connection: connectionOptions(config, target, pool),
+const connectOptions = ({ config, pool, target }: Checked): mysqlConnection.MySqlConnectOptions => ({
+  connection: connectionOptions({ config, pool, target }),
   echo: config.echo ?? false,
   resetOnRelease: config.resetOnRelease ?? false,
   controlTimeout: pool.validationTimeout
 })
 
 /** `MysqlClient`'s `config`, as `@effect/sql-mysql2` (and `MysqlMigrator`) read it. */
-const clientConfig = (
-  config: MySqlPoolConfig,
-  target: Target,
-  pool: PoolOptions.ResolvedPoolOptions
-): MysqlClient.MysqlClientConfig => ({
+const clientConfig = ({ config, pool, target }: Checked): MysqlClient.MysqlClientConfig => ({
   host: target.host,
   port: target.port,
   maxConnections: pool.maxSize,
@@ -217,10 +212,11 @@ export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedCo
     const fromUrl: UrlParts = rawUrl === undefined ? {} : yield* parseUrl(rawUrl)
     yield* checkFields(config)
     const target = yield* targetOf(config, fromUrl)
+    const checked: Checked = { config, pool, target }
     return {
       pool: pool.name === undefined ? { ...pool, name: defaultName(config, target) } : pool,
-      connect: connectOptions(config, target, pool),
-      client: clientConfig(config, target, pool),
+      connect: connectOptions(checked),
+      client: clientConfig(checked),
       spanAttributes: spanAttributesOf(config, target)
     }
   })
