@@ -76,7 +76,7 @@ export const check = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effect
  * the fiber claims it, so a fiber interrupted in between gives it back
  * (`leave`). Resuming with the shared `Exit.void` allocates nothing.
  */
-export class FiberWaiter<A> implements Waiter<A> {
+class FiberWaiter<A> implements Waiter<A> {
   prev: Queued | undefined = undefined
   next: Queued | undefined = undefined
   queued = false

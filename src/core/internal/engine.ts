@@ -154,7 +154,7 @@ export const AcquireWithSite: unique symbol = Symbol.for("effect-connection-pool
 export const siteOfBorrow = (): Error => new Error("borrowed here")
 
 /** The observer of a pool that observes nothing. */
-export const noObserver: EngineObserver<any> = {
+const noObserver: EngineObserver<any> = {
   opened: nothing,
   openFailed: nothing,
   borrowed: nothing,
