@@ -658,6 +658,19 @@ describe("ConnectionPool: close and terminate", () => {
       expect((yield* pool.stats).closed).toBe(true)
     }))
 
+  it.scoped("close interrupts opens in flight instead of waiting up to connectTimeout", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const pool = yield* ConnectionPool.make(fake.manager, { minSize: 0, maxSize: 2, connectTimeout: "30 seconds" })
+      fake.controls.createDelay = 60_000
+      const waiting = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.pending === 1))
+      yield* pool.close // no clock advance: returns because the open was interrupted
+      expect(yield* Fiber.join(waiting)).toBeInstanceOf(PoolClosedError)
+      expect(yield* pool.stats).toMatchObject({ size: 0, pending: 0, closed: true })
+      expect(fake.open()).toBe(0)
+    }))
+
   it.effect("close gives up waiting after closeTimeout and terminates", () =>
     Effect.gen(function*() {
       const fake = makeFake()

@@ -474,7 +474,13 @@ export class Engine<A, E = unknown, R = never> {
 
   // ------------------------------------------------------------ shutdown
 
-  /** Refuse new borrowers, fail the waiting ones, dispose the idle connections. */
+  /**
+   * Refuse new borrowers, fail the waiting ones, dispose the idle connections,
+   * and interrupt the opens in flight: nobody is left to receive them, and a
+   * connect to a black hole would otherwise hold the close for up to
+   * `connectTimeout` (a manager whose create completes anyway hands the
+   * connection to `deliver`, which disposes of it in a closed pool).
+   */
   shutdown(): void {
     if (this.closed) return
     this.closed = true
@@ -483,6 +489,7 @@ export class Engine<A, E = unknown, R = never> {
     for (const waiter of waiters) waiter.fail(closed)
     this.observer.changed()
     this.destroyIdle("closed")
+    if (this.growth.opening.size > 0) this.run(this.growth.interruptAll())
     this.checkDrained()
   }
 
