@@ -14,6 +14,9 @@ export * as ConnectionPool from "./core/ConnectionPool.js"
 /** Pool options, their defaults and their validation. @since 0.1.0 */
 export * as PoolOptions from "./core/PoolOptions.js"
 
+/** The hooks of a keyed pool, each told its key. @since 0.1.0 */
+export * as KeyedConnectionManager from "./keyed/KeyedConnectionManager.js"
+
 /** What `pool.events` reports. @since 0.1.0 */
 export * as PoolEvent from "./core/PoolEvent.js"
 

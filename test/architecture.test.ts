@@ -53,13 +53,14 @@ const layers: Readonly<Record<string, ReadonlyArray<Grant>>> = {
   promise: [{ layer: "core", engine: true }, { layer: "mysql" }, { layer: "observability" }],
   testing: [{ layer: "mysql" }, { layer: "core" }],
   keyed: [{ layer: "core", engine: true }],
-  socket: [{ layer: "core" }],
+  // Socket managers are plain managers; the keyed variants need the keyed manager type only.
+  socket: [{ layer: "core" }, { layer: "keyed" }],
   observability: [{ layer: "core", engine: true }],
   cli: ["entry points"],
   // The root entry re-exports the generic pool and the MySQL pool and installs observability;
   // never promise or testing (they are entry points of their own, and testing must not load
   // for users who don't ask).
-  "index.ts": [{ layer: "core" }, { layer: "mysql" }, { layer: "observability" }]
+  "index.ts": [{ layer: "core" }, { layer: "keyed" }, { layer: "socket" }, { layer: "mysql" }, { layer: "observability" }]
 }
 
 /**
