@@ -8,7 +8,7 @@
  *   node --import tsx scratchpad/bench/contention.ts <contender> '{"callers":1000,"size":10,"holdMs":1}'
  */
 import { Effect } from "effect"
-import { effectPool, handPool, ours, promisePools, type Resource } from "./lib/fakePools.js"
+import { effectPool, handPool, ours, oursKeyed, promisePools, type Resource } from "./lib/fakePools.js"
 import { percentile } from "./lib/stats.js"
 import { args, emit, fail, profileStart, profileStop, range, sleep } from "./lib/worker.js"
 
@@ -99,6 +99,24 @@ const effectRound = (borrow: (body: Effect.Effect<void>) => Effect.Effect<unknow
     )
   )
 
+/** `effectRound`, with the caller's index: for contenders whose borrow depends on the caller (the keyed pool's key). */
+const indexedRound = (borrow: (i: number, body: Effect.Effect<void>) => Effect.Effect<unknown, unknown>): RoundRunner =>
+(round, callers, holdMs) =>
+  Effect.runPromise(
+    Effect.forEach(
+      range(callers),
+      (i) =>
+        Effect.suspend(() => {
+          ask(round, i)
+          return borrow(i, Effect.suspend(() => {
+            got(round, i)
+            return Effect.sleep(holdMs)
+          }))
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+  )
+
 const fromPromisePool = (name: string) => async (size: number): Promise<Contender> => {
   const pool = await promisePools[name]!(size)
   return { round: promiseRound(pool.acquire, pool.release), close: pool.close }
@@ -111,6 +129,15 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
     return { round: effectRound((body) => pool.use(() => body)), close }
   },
   "ours-facade": fromPromisePool("ours-facade"),
+  /**
+   * The keyed pool: callers spread over 10 keys (caller i asks for key
+   * i mod 10), a total cap of `size` shared by all keys (up to `size` per key).
+   */
+  "keyed-use": async (size) => {
+    const keys = range(10).map((i) => `k${i}`)
+    const { close, value: pool } = await oursKeyed(keys, size, size, 0)
+    return { round: indexedRound((i, body) => pool.use(keys[i % 10]!, () => body)), close }
+  },
   "effect-pool": async (size) => {
     const { close, value: pool } = await effectPool(size)
     return { round: effectRound((body) => Effect.scoped(Effect.zipRight(pool.get, body))), close }

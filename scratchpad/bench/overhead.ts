@@ -8,7 +8,7 @@
  *   node --import tsx scratchpad/bench/overhead.ts <contender> '{"callers":[1,100],"seconds":1,"warmup":0.3}'
  */
 import { Effect } from "effect"
-import { effectPool, handPool, ours, promisePools, type Resource, variants } from "./lib/fakePools.js"
+import { effectPool, handPool, ours, oursKeyed, oursKeyedFacade, promisePools, type Resource, variants } from "./lib/fakePools.js"
 import { args, emit, fail, profileStart, profileStop, range } from "./lib/worker.js"
 
 export interface OverheadParams {
@@ -106,6 +106,27 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
   "ours-use-leak": async (size) => {
     const { close, value: pool } = await ours(size, variants.leak)
     return { run: effectRunner(Effect.suspend(() => pool.use(() => Effect.void))), close }
+  },
+  /** Keyed pool: `pool.use("k0", () => Effect.void)`, one key with `size` connections (the same work as ours-use). */
+  "keyed-use-1key": async (size) => {
+    const { close, value: pool } = await oursKeyed(["k0"], size)
+    return { run: effectRunner(pool.use("k0", () => Effect.void)), close }
+  },
+  /**
+   * Keyed pool over 100 keys of `size` connections each: every cycle borrows
+   * from the next key (`pool.use(key, …)`, one prebuilt effect per key).
+   */
+  "keyed-use-100keys": async (size) => {
+    const keys = range(100).map((i) => `k${i}`)
+    const { close, value: pool } = await oursKeyed(keys, size)
+    const borrows = keys.map((key) => pool.use(key, () => Effect.void))
+    let next = 0
+    return { run: effectRunner(Effect.suspend(() => borrows[next++ % 100]!)), close }
+  },
+  /** `createKeyedPool` → `await pool.acquire("k0")` + `await lease.release()` */
+  "keyed-facade": async (size) => {
+    const pool = await oursKeyedFacade(size)
+    return { run: promiseRunner(pool.acquire, pool.release), close: pool.close }
   },
   /** `createGenericPool` → `await pool.acquire()` + `await lease.release()` */
   "ours-facade": fromPromisePool("ours-facade"),

@@ -15,6 +15,9 @@
  * - `db.client.connection.timeouts` (counter);
  * - `db.client.connection.create_time`, `.wait_time`, `.use_time`
  *   (histograms, seconds; a borrow served from the idle stack waited 0);
+ * - a keyed pool's sub-pools share its name and its series:
+ *   `db.client.connection.max` is its `totalMaxSize`, the counts are over
+ *   all keys, and its events carry their `key`;
  * - this library's own: `effect_connection_pool.create_failures`,
  *   `.validation_failures`, `.connection.closed` (by `reason`), `.leaks`.
  *
@@ -22,9 +25,9 @@
  */
 import { installObserver } from "../core/internal/engine.js"
 import { names } from "./internal/metrics.js"
-import { PoolObserver, WAIT_SPAN } from "./internal/observer.js"
+import { FamilyObservation, PoolObserver, WAIT_SPAN } from "./internal/observer.js"
 
-installObserver((engine) => new PoolObserver(engine))
+installObserver((engine) => new PoolObserver(engine), (group) => new FamilyObservation(group))
 
 /**
  * The metric names, for dashboards and tests.

@@ -7,7 +7,8 @@ import { Effect, Exit, Pool as EffectPool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import { ConnectionPool, type PoolOptions } from "../../../src/index.js"
-import { createGenericPool } from "../../../src/promise/index.js"
+import { KeyedConnectionPool } from "../../../src/index.js"
+import { createGenericPool, createKeyedPool } from "../../../src/promise/index.js"
 import { HandPool } from "./handPool.js"
 import { range } from "./worker.js"
 
@@ -113,3 +114,38 @@ export const promisePools: Record<string, (size: number) => Promise<PromisePool<
 
 /** The hand-written pool, for the Effect-driven diagnostic floors. */
 export const handPool = (size: number) => new HandPool(range(size).map(makeResource))
+
+/**
+ * The keyed pool, Effect API: `keys` keys with per-key maxSize `size`, each
+ * with `min` connections opened up front (default `size`), and a total cap
+ * of `total` (default: room for every key's connections, so nothing is evicted).
+ */
+export const oursKeyed = async (keys: ReadonlyArray<string>, size: number, total = keys.length * size, min = size) => {
+  const made = await withScope(
+    KeyedConnectionPool.make<string, Resource>(
+      { create: () => Effect.sync(makeResource), dispose: () => Effect.void },
+      { minSize: Math.min(min, size, total), maxSize: Math.min(size, total), totalMaxSize: total }
+    )
+  )
+  await Effect.runPromise(Effect.forEach(keys, (key) => made.value.use(key, () => Effect.void), { discard: true }))
+  return made
+}
+
+/** The keyed Promise facade over one key, `size` connections opened up front. */
+export const oursKeyedFacade = async (size: number): Promise<PromisePool<unknown>> => {
+  const pool = await createKeyedPool<string, Resource>(
+    { create: async () => makeResource(), dispose: () => {} },
+    { minsize: size, maxsize: size, totalMaxSize: size }
+  )
+  const prime = await pool.acquire("k0")
+  await prime.release()
+  return {
+    acquire: () => pool.acquire("k0"),
+    release: (lease) => (lease as { release: () => Promise<void> }).release(),
+    close: async () => {
+      pool.close()
+      await pool.waitClosed()
+    }
+  }
+}
+

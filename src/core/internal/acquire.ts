@@ -80,6 +80,9 @@ class FiberWaiter<A> implements Waiter<A> {
   prev: Queued | undefined = undefined
   next: Queued | undefined = undefined
   queued = false
+  seq = 0
+  /** It has joined the line (and told the caller, see `borrowWith`'s `joined`). */
+  joined = false
   entry: Entry<A> | undefined = undefined
   resume: ((exit: Exit.Exit<void, any>) => void) | undefined = undefined
   constructor(readonly deadline: number) {}
@@ -99,11 +102,16 @@ class FiberWaiter<A> implements Waiter<A> {
 /** Queue up; resumes once a connection is handed over (it is in `waiter.entry`) or the pool fails the waiter. */
 export const wait = <A, E, R>(
   engine: Engine<A, E, R>,
-  waiter: FiberWaiter<A>
+  waiter: FiberWaiter<A>,
+  joined?: () => void
 ): Effect.Effect<void, E | PoolTimeoutError | PoolClosedError> =>
   Effect.async<void, E | PoolTimeoutError | PoolClosedError>((resume) => {
     waiter.resume = resume
     engine.enqueue(waiter)
+    if (joined !== undefined) {
+      waiter.joined = true
+      joined()
+    }
   })
 
 /** What one `attempt` holds, so that any exit can give it back. */
@@ -213,26 +221,41 @@ export const borrow = <A, E, R, B, E2, R2>(
   restore: Restore,
   then: (entry: Entry<A>) => Effect.Effect<B, E2, R2>
 ): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> =>
-  Effect.suspend(() => {
-    const taken = takeFirst(engine)
-    switch (decide(engine, taken)) {
-      case "ready":
-        return then(taken!)
-      case "attempt":
-        return Effect.flatMap(attempt(engine, restore, taken), then)
-      case "closed":
-        return Effect.fail(engine.closedError)
-      case "wait": {
-        const waiter = new FiberWaiter<A>(engine.deadlineFromNow())
-        return Effect.matchCauseEffect(restore(engine.observer.traceWait(wait(engine, waiter), () => waiter.entry)), {
-          // Interrupted (or failed by the pool): leave the line, and give back
-          // a connection handed over in the meantime.
-          onFailure: (cause) => {
-            engine.leave(waiter)
-            return Effect.failCause(cause)
-          },
-          onSuccess: () => then(waiter.claim())
-        })
-      }
+  Effect.suspend(() => borrowWith(engine, restore, takeFirst(engine), then))
+
+/**
+ * `borrow`, given what `takeFirst` took: for a caller that has looked at the
+ * engine already (the keyed pool finds the engine and takes in one step).
+ * `joined`, if given, is called once when a waiting caller has joined the
+ * line, or has given up before it could (the keyed pool keeps a sub-pool
+ * from being dropped until then).
+ */
+export const borrowWith = <A, E, R, B, E2, R2>(
+  engine: Engine<A, E, R>,
+  restore: Restore,
+  taken: Entry<A> | undefined,
+  then: (entry: Entry<A>) => Effect.Effect<B, E2, R2>,
+  joined?: () => void
+): Effect.Effect<B, E | E2 | PoolTimeoutError | PoolClosedError, R2> => {
+  switch (decide(engine, taken)) {
+    case "ready":
+      return then(taken!)
+    case "attempt":
+      return Effect.flatMap(attempt(engine, restore, taken), then)
+    case "closed":
+      return Effect.fail(engine.closedError)
+    case "wait": {
+      const waiter = new FiberWaiter<A>(engine.deadlineFromNow())
+      return Effect.matchCauseEffect(restore(engine.observer.traceWait(wait(engine, waiter, joined), () => waiter.entry)), {
+        // Interrupted (or failed by the pool): leave the line, and give back
+        // a connection handed over in the meantime.
+        onFailure: (cause) => {
+          engine.leave(waiter)
+          if (joined !== undefined && !waiter.joined) joined()
+          return Effect.failCause(cause)
+        },
+        onSuccess: () => then(waiter.claim())
+      })
     }
-  })
+  }
+}

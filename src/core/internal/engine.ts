@@ -1,8 +1,9 @@
 /**
  * The engine: one pool's books and the transitions between its states. It is
  * the one seam into the core: the `ConnectionPool` operations, the Promise
- * facade, and (later) the keyed pool and observability all work through what
- * this module exports, never through another file of `core/internal`.
+ * facade, the keyed pool (one engine per key, in an `EngineGroup`) and
+ * observability all work through what this module exports, never through
+ * another file of `core/internal`.
  *
  * All bookkeeping is synchronous and lives on one object: JavaScript runs one
  * fiber step at a time, so a state change made inside a single `Effect.sync`
@@ -20,12 +21,25 @@
  * - If a connection is idle, nobody is waiting: a connection that becomes free
  *   goes straight to the oldest waiter, so a newcomer never jumps the queue.
  * - Every connection leaves through `destroy` exactly once.
+ * - In a group (the sub-pools of a keyed pool, `EngineGroup`): every unit of
+ *   `size` holds one slot of the group's capacity, taken just before an open
+ *   starts (`take`) and given back when that open fails or the connection is
+ *   destroyed (`give`), so the group's total never exceeds its cap either.
+ *   A slot is never held by an engine that only waits (a backoff holds none).
+ * - In a group, a connection that comes free while another sub-pool has a
+ *   caller waiting for a slot who came before everyone waiting here is
+ *   destroyed (`evicted`) instead, and its slot goes to the oldest such
+ *   caller of the group: first come, first served across keys, so no key
+ *   starves another, and an idle connection and a caller waiting on the cap
+ *   never coexist.
  *
  * Import rules of the project (a test holds them):
  * 1. `src/core` imports nothing else from the project.
  * 2. Outside `src/core`, only core's public modules (`ConnectionPool`,
  *    `PoolOptions`, `PoolError`) and this module may be imported from it.
- * 3. `mysql` → `core`; `promise` → `core` and `mysql`'s public modules;
+ * 3. `mysql` → `core`; `keyed` → `core` (its sub-pools are engines of
+ *    this module, in one `EngineGroup`); `promise` → `core`, `keyed` and
+ *    `mysql`'s public modules;
  *    `testing` → `mysql`'s public modules; nothing imports `testing`,
  *    `promise`, examples, benchmarks or the soak run. Benchmarks and examples
  *    import package entry points only; what needs internals is a test.
@@ -42,15 +56,24 @@ import * as FiberId from "effect/FiberId"
 import * as Stream from "effect/Stream"
 import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
 import type * as PoolEvent from "../PoolEvent.js"
-import { PoolClosedError, PoolTimeoutError } from "../PoolError.js"
+import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import { millisFrom } from "./coarseClock.js"
 import { Growth } from "./grow.js"
 import * as names from "./names.js"
 import type { ResolvedPoolOptions } from "./options.js"
 import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
-export { attempt, type Borrow, decide, type Restore, takeFirst, takeReady } from "./acquire.js"
+export { attempt, type Borrow, borrowWith, decide, type Restore, takeFirst, takeReady } from "./acquire.js"
+export { pass as housekeepingPass } from "./housekeeper.js"
 export { messageOf } from "./messageOf.js"
+export * as names from "./names.js"
+export {
+  defaults as poolDefaults,
+  keyedDefaults,
+  type ResolvedKeyedOptions,
+  resolveKeyedSync,
+  type ResolvedPoolOptions
+} from "./options.js"
 export { release } from "./release.js"
 export type { Queued } from "./waiterQueue.js"
 
@@ -177,15 +200,86 @@ export type ObserverFactory = <A, E, R>(engine: Engine<A, E, R>) => EngineObserv
 let observerFactory: ObserverFactory = () => noObserver
 
 /** Observe every pool made from now on with `factory`'s observers. */
-export const installObserver = (factory: ObserverFactory): void => {
+export const installObserver = (
+  factory: ObserverFactory,
+  groupFactory?: (group: GroupInfo) => GroupObservation
+): void => {
   observerFactory = factory
+  if (groupFactory !== undefined) groupObserverFactory = groupFactory
 }
+
+/**
+ * What the sub-pools of one keyed pool share: the total cap, the order of
+ * arrival across keys, and what observability keeps for the whole family.
+ * Engines outside a group (every `ConnectionPool`) have none and pay one
+ * field read where a group is consulted.
+ */
+export interface EngineGroup {
+  /** The family's one name: sub-pools use it and claim none of their own. */
+  readonly name: string
+  /**
+   * Before an open: may `engine` hold one more slot? True takes it. False
+   * means none is free; `engine` is then served in its turn when one frees
+   * (`forWaiter`: a caller waits, so another sub-pool's idle connection may
+   * be evicted for it).
+   */
+  readonly take: (engine: Engine<any, any, any>, forWaiter: boolean) => boolean
+  /** A slot `engine` held is free again (its open failed, or a connection was destroyed). */
+  readonly give: (engine: Engine<any, any, any>) => void
+  /**
+   * Whether a sub-pool other than `engine` has a caller waiting for a slot
+   * that arrived before `before` (the arrival of `engine`'s oldest waiter;
+   * undefined when it has none).
+   */
+  readonly wanted: (engine: Engine<any, any, any>, before: number | undefined) => boolean
+  /**
+   * Time out `engine`'s waiters: call `engine.expireWaiters(now)` at the
+   * deadline of its oldest waiter (its `waiters.peek()`), and again at the
+   * deadline it returns, until it returns undefined.
+   */
+  readonly watchTimeouts: (engine: Engine<any, any, any>) => void
+  /** `engine` may have become empty (no connection, waiter, open or disposal): it may be dropped. */
+  readonly settled: (engine: Engine<any, any, any>) => void
+  /** What the family's acquires fail with once it is closed. */
+  readonly closedError: PoolClosedError
+  /** Arrivals so far, across the family: each waiter gets the next number (`seq`). */
+  arrivals: number
+  /** Observability's share of the family (see `observeGroup`). */
+  observation: GroupObservation
+}
+
+/** What observability keeps for a family of engines. */
+export interface GroupObservation {
+  /** Everything the family's sub-pools report. */
+  readonly events: Stream.Stream<PoolEvent.PoolEvent>
+  /** The family has shut down. */
+  readonly shutdown: () => void
+}
+
+/** What a group observation factory is told of the family. */
+export interface GroupInfo {
+  readonly name: string
+  /** The family's cap (0 = none): what `db.client.connection.max` reports. */
+  readonly maxSize: number
+  readonly metrics: boolean
+  /** Each sub-pool's series carry its key (and its own limits). */
+  readonly byKey: boolean
+}
+
+const noGroupObservation: GroupObservation = { events: Stream.empty, shutdown: nothing }
+
+let groupObserverFactory: (group: GroupInfo) => GroupObservation = () => noGroupObservation
+
+/** Observability's part of a new family of engines (a keyed pool). */
+export const observeGroup = (group: GroupInfo): GroupObservation => groupObserverFactory(group)
 
 /**
  * A caller waiting in line: an Effect fiber, or a callback (the Promise
  * facade, which must not pay for a fiber per waiter).
  */
 export interface Waiter<A> extends Queued {
+  /** Its arrival in a group (see `EngineGroup.arrivals`); unused outside one. */
+  seq?: number
   /** A connection was handed over (it is in `entry`, counted as borrowed). */
   readonly handOff: () => void
   readonly fail: (cause: Cause.Cause<unknown>) => void
@@ -218,7 +312,8 @@ export class Engine<A, E = unknown, R = never> {
   openedCount = 0
   readonly growth: Growth<A, E, R>
   readonly drained = Deferred.unsafeMake<void>(FiberId.none)
-  readonly closedError = new PoolClosedError()
+  /** Made once per pool (an error captures a stack); a group's sub-pools share the group's. */
+  readonly closedError: PoolClosedError
   private timerRunning = false
   private isDrained = false
   private readonly coarseNow: () => number
@@ -232,8 +327,13 @@ export class Engine<A, E = unknown, R = never> {
     readonly options: ResolvedPoolOptions,
     readonly context: Context.Context<R>,
     readonly clock: Clock.Clock,
-    readonly run: Run<R>
+    readonly run: Run<R>,
+    /** The family this engine is a sub-pool of (a keyed pool), if any. */
+    readonly group?: EngineGroup | undefined,
+    /** Its key in that family. */
+    readonly key?: unknown
   ) {
+    this.closedError = group?.closedError ?? new PoolClosedError()
     this.coarseNow = millisFrom(clock)
     this.growth = new Growth(this)
     this.observer = observerFactory(this)
@@ -244,6 +344,11 @@ export class Engine<A, E = unknown, R = never> {
 
   size(): number {
     return this.idle.length + this.borrowed + this.checking + this.growth.opening.size
+  }
+
+  /** Nothing left at all: no connection, waiter, open or disposal (a keyed pool may drop it). */
+  isEmpty(): boolean {
+    return this.size() === 0 && this.waiters.size === 0 && this.disposing === 0
   }
 
   snapshot(): PoolStats {
@@ -322,6 +427,11 @@ export class Engine<A, E = unknown, R = never> {
       this.destroy(entry, this.isRetired(entry) ? this.retiredReason(entry) : "lifetime")
       return
     }
+    if (this.group !== undefined && this.group.wanted(this, waiter?.seq)) {
+      // Another key has waited on the cap longer than anyone here: the slot goes there.
+      this.destroy(entry, "evicted")
+      return
+    }
     if (waiter !== undefined) {
       this.waiters.remove(waiter)
       entry.state = "borrowed"
@@ -361,6 +471,7 @@ export class Engine<A, E = unknown, R = never> {
     this.entries.delete(entry.conn)
     this.observer.closed(entry, reason)
     this.disposing++
+    this.group?.give(this)
     this.run(
       this.manager.dispose(entry.conn).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("ConnectionPool: dispose failed; ignored", cause)),
@@ -407,6 +518,7 @@ export class Engine<A, E = unknown, R = never> {
 
   /** Join the line; an open starts if nobody else's covers this caller. */
   enqueue(waiter: Waiter<A>): void {
+    if (this.group !== undefined) waiter.seq = ++this.group.arrivals
     this.waiters.push(waiter)
     this.observer.changed()
     this.growth.fill()
@@ -421,6 +533,7 @@ export class Engine<A, E = unknown, R = never> {
       waiter.entry = undefined
       this.giveBack(handed)
     }
+    this.group?.settled(this)
   }
 
   /** The oldest waiter leaves the line with `cause`. */
@@ -430,7 +543,19 @@ export class Engine<A, E = unknown, R = never> {
     this.waiters.remove(waiter)
     this.observer.changed()
     waiter.fail(cause)
+    this.group?.settled(this)
     return true
+  }
+
+  /**
+   * The arrival (`seq`) of the oldest waiter no open in flight covers (opens
+   * serve the oldest first), or undefined when every waiter is covered: how
+   * a group orders its sub-pools' claims on a free slot.
+   */
+  oldestUncovered(): number | undefined {
+    let waiter: Queued | undefined = this.waiters.peek()
+    for (let skip = this.growth.opening.size; skip > 0 && waiter !== undefined; skip--) waiter = waiter.next
+    return waiter === undefined ? undefined : (waiter as Waiter<A>).seq
   }
 
   /**
@@ -440,11 +565,23 @@ export class Engine<A, E = unknown, R = never> {
   private startTimer(): void {
     if (this.timerRunning) return
     this.timerRunning = true
-    this.run(this.timer)
+    // A group has one timer for all its sub-pools (a sleeping fiber per key would cost memory per key).
+    if (this.group !== undefined) this.group.watchTimeouts(this)
+    else this.run(this.timer)
   }
 
   private readonly timer: Effect.Effect<void> = Effect.suspend(() => {
     const now = this.now()
+    const next = this.expireWaiters(now)
+    return next === undefined ? Effect.void : Effect.zipRight(Effect.sleep(next - now), this.timer)
+  })
+
+  /**
+   * Fail the waiters whose `acquireTimeout` has run out at `now`; returns the
+   * next waiter's deadline, or undefined (and the timer stops) when nobody
+   * is left waiting.
+   */
+  expireWaiters(now: number): number | undefined {
     let expired: Cause.Cause<PoolTimeoutError> | undefined
     let count = 0
     for (let waiter = this.waiters.peek(); waiter !== undefined && waiter.deadline <= now; waiter = this.waiters.peek()) {
@@ -453,14 +590,17 @@ export class Engine<A, E = unknown, R = never> {
       count++
       waiter.fail(expired)
     }
-    if (count > 0) this.observer.timedOut(count)
+    if (count > 0) {
+      this.observer.timedOut(count)
+      this.group?.settled(this)
+    }
     const next = this.waiters.peek()
     if (next === undefined) {
       this.timerRunning = false
-      return Effect.void
+      return undefined
     }
-    return Effect.zipRight(Effect.sleep(next.deadline - now), this.timer)
-  })
+    return next.deadline
+  }
 
   timeoutError(): PoolTimeoutError {
     const lastError = this.growth.lastError
@@ -508,11 +648,16 @@ export class Engine<A, E = unknown, R = never> {
   }
 
   checkDrained(): void {
-    if (this.closed && !this.isDrained && this.size() === 0 && this.disposing === 0) {
+    if (!this.closed) {
+      this.group?.settled(this)
+      return
+    }
+    if (!this.isDrained && this.size() === 0 && this.disposing === 0) {
       this.isDrained = true
       Deferred.unsafeDone(this.drained, Exit.void)
       this.observer.shutdown()
-      names.release(this.name)
+      // A sub-pool's name is its family's, given back by the family.
+      if (this.group === undefined) names.release(this.name)
       if (this.options.leakDetectionThreshold > 0) leakWatchers--
     }
   }
@@ -533,6 +678,32 @@ export class Engine<A, E = unknown, R = never> {
     return this.context.unsafeMap.size === 0 ? effect as Effect.Effect<X, Y> : Effect.provide(effect, this.context)
   }
 }
+
+/** Where a keyed pool keeps its family of engines (see `familyOf`). */
+export const FamilyId: unique symbol = Symbol.for("effect-connection-pool/Family")
+
+/** One key's sub-pool of a keyed pool, as the layers built on it see it. */
+export interface SubPool<A, E> {
+  readonly engine: Engine<A, E, never>
+  /**
+   * Borrows in progress that may wait (a pinned sub-pool is never dropped,
+   * so nobody joins the line of a sub-pool that is gone); `unpin` ends one.
+   */
+  pins: number
+  readonly unpin: () => void
+}
+
+/** The sub-pools of a keyed pool, for the layers built on it (the Promise facade). */
+export interface Family<K, A, E> {
+  /** The options every key starts from (before `forKey`). */
+  readonly options: ResolvedPoolOptions
+  /** The sub-pool of `key`, made on first use; or why there is none. */
+  readonly subPool: (key: K) => SubPool<A, E> | PoolConfigError | PoolClosedError
+}
+
+/** The family behind a keyed pool made by `KeyedConnectionPool.make`; undefined for any other value. */
+export const familyOf = <K, A, E>(pool: object): Family<K, A, E> | undefined =>
+  (pool as { readonly [FamilyId]?: Family<K, A, E> })[FamilyId]
 
 /**
  * The engine behind a pool made by `ConnectionPool.make`, for the layers

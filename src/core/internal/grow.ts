@@ -24,6 +24,8 @@ const BACKOFF_MAX_MILLIS = 5_000
 /** One open in flight; its fiber is set as soon as it is forked. */
 interface Opening {
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** The connection, as soon as `create` has it: an open interrupted after that point still hands it over. */
+  conn: Exit.Exit<unknown, never> | undefined
 }
 
 export class Growth<A, E, R> {
@@ -59,8 +61,15 @@ export class Growth<A, E, R> {
           return
         }
       }
+      // Last, so that a backoff or the engine's own cap never holds a slot of the group.
+      if (engine.group !== undefined && !engine.group.take(engine, engine.waiters.size > this.opening.size)) return
       this.open()
     }
+  }
+
+  /** When the current backoff ends (0 when opens are not failing). */
+  backoffUntil(): number {
+    return this.failures > 0 ? this.nextAttemptAt : 0
   }
 
   /** A clear usually follows a failover: let the next open go ahead at once. */
@@ -97,10 +106,17 @@ export class Growth<A, E, R> {
     const generation = engine.generation
     const failuresBefore = this.failures
     const startedAt = engine.now()
-    const job: Opening = { fiber: undefined }
+    const job: Opening = { fiber: undefined, conn: undefined }
     this.opening.add(job)
     job.fiber = engine.run(
       engine.manager.create.pipe(
+        // Kept where the race below cannot drop it: a close interrupts the
+        // open, and a connection that had just arrived would otherwise leak.
+        Effect.tap((conn) =>
+          Effect.sync(() => {
+            job.conn = Exit.succeed(conn)
+          })
+        ),
         Effect.timeoutFail({
           duration: engine.options.connectTimeout,
           onTimeout: () =>
@@ -109,7 +125,10 @@ export class Growth<A, E, R> {
         Effect.onExit((exit) =>
           Effect.suspend(() => {
             this.opening.delete(job)
-            return this.opened(exit, generation, failuresBefore, startedAt)
+            const settled = Exit.isFailure(exit) && job.conn !== undefined ? job.conn as Exit.Exit<A> : exit
+            // Its slot goes back at once; a connection that arrives keeps it (until `destroy`).
+            if (!Exit.isSuccess(settled)) engine.group?.give(engine)
+            return this.opened(settled, generation, failuresBefore, startedAt)
           })
         )
       )

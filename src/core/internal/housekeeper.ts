@@ -20,7 +20,7 @@ export const housekeeper = <A, E, R>(engine: Engine<A, E, R>): Effect.Effect<nev
   Effect.suspend(() => Effect.sleep(pass(engine))).pipe(Effect.forever)
 
 /** One maintenance pass; returns how long to sleep until the next deadline. */
-const pass = <A, E, R>(engine: Engine<A, E, R>): number => {
+export const pass = <A, E, R>(engine: Engine<A, E, R>): number => {
   const now = engine.now()
   if (engine.closed) return 60_000
   retireStale(engine, now)

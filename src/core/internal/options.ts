@@ -205,44 +205,127 @@ const durationMillis = (value: unknown): number | undefined => {
   return Number.isFinite(millis) && millis >= 0 ? millis : undefined
 }
 
-const fail = (option: string, value: unknown, expectedText: string) =>
-  Effect.fail(new PoolConfigError({ option, value, expected: expectedText }))
+const configError = (option: string, value: unknown, expectedText: string) =>
+  new PoolConfigError({ option, value, expected: expectedText })
+
+/**
+ * Check `options` against `table`, filling in `base`'s values; keys in
+ * `extra` are let through unchecked (the caller checks them). Synchronous,
+ * for the keyed pool's per-key options (resolved on a key's first use).
+ */
+const check = (
+  options: unknown,
+  table: ReadonlyArray<OptionSpec>,
+  base: Readonly<Record<string, unknown>>,
+  extra: ReadonlySet<string> = new Set()
+): Record<string, unknown> | PoolConfigError => {
+  if (typeof options !== "object" || options === null) return configError("options", options, "an object")
+  const given = options as Record<string, unknown>
+  const known = table.map((option) => option.name)
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key) && !extra.has(key)) {
+      return configError(key, given[key], `one of the known options: ${[...known, ...extra].join(", ")}`)
+    }
+  }
+  const out: Record<string, unknown> = {}
+  for (const option of table) {
+    const value = given[option.name]
+    if (value === undefined) {
+      out[option.name] = base[option.name]
+      continue
+    }
+    const decoded = decode(option.bound, value)
+    if (decoded === undefined) return configError(option.name, value, expected[option.bound])
+    out[option.name] = decoded
+  }
+  const resolved = out as ResolvedPoolOptions
+  if (resolved.maxSize !== 0 && resolved.minSize > resolved.maxSize) {
+    return configError("minSize", resolved.minSize, `a number <= maxSize (${resolved.maxSize}), or maxSize 0 for unlimited`)
+  }
+  if (resolved.leakDetectionThreshold > 0 && resolved.maxLifetime > 0 && resolved.leakDetectionThreshold > resolved.maxLifetime) {
+    return configError(
+      "leakDetectionThreshold",
+      given.leakDetectionThreshold,
+      `a duration <= maxLifetime (${resolved.maxLifetime} ms): a connection is recycled before it could be reported`
+    )
+  }
+  return out
+}
 
 /** Check a record of pool options against the table and fill in the defaults. */
 export const resolve = (options: unknown = {}): Effect.Effect<ResolvedPoolOptions, PoolConfigError> =>
   Effect.suspend(() => {
-    if (typeof options !== "object" || options === null) return fail("options", options, "an object")
-    const given = options as Record<string, unknown>
-    for (const key of Object.keys(given)) {
-      if (!optionNames.has(key)) {
-        return fail(key, given[key], `one of the known options: ${[...optionNames].join(", ")}`)
-      }
-    }
-    const out: Record<string, unknown> = {}
-    for (const option of optionTable) {
-      const value = given[option.name]
-      if (value === undefined) {
-        out[option.name] = option.default
-        continue
-      }
-      const decoded = decode(option.bound, value)
-      if (decoded === undefined) return fail(option.name, value, expected[option.bound])
-      out[option.name] = decoded
-    }
-    const resolved = out as ResolvedPoolOptions
-    if (resolved.maxSize !== 0 && resolved.minSize > resolved.maxSize) {
-      return fail(
-        "minSize",
-        resolved.minSize,
-        `a number <= maxSize (${resolved.maxSize}), or maxSize 0 for unlimited`
-      )
-    }
-    if (resolved.leakDetectionThreshold > 0 && resolved.maxLifetime > 0 && resolved.leakDetectionThreshold > resolved.maxLifetime) {
-      return fail(
-        "leakDetectionThreshold",
-        given.leakDetectionThreshold,
-        `a duration <= maxLifetime (${resolved.maxLifetime} ms): a connection is recycled before it could be reported`
-      )
-    }
-    return Effect.succeed(resolved)
+    const checked = check(options, optionTable, defaults)
+    return checked instanceof PoolConfigError ? Effect.fail(checked) : Effect.succeed(checked as ResolvedPoolOptions)
   })
+
+// ------------------------------------------------------------- keyed pools
+
+/** The keyed pool's options beside the core's (which apply per key). */
+export const keyedOptionTable = [
+  spec(
+    "totalMaxSize",
+    "count",
+    100,
+    "100",
+    "whole number ≥ 0, ≥ `maxSize` and `minSize` unless 0; 0 = unlimited",
+    "idle + in use + being opened over all keys never exceeds it"
+  ),
+  spec(
+    "metricsByKey",
+    "flag",
+    false,
+    "false",
+    "true or false",
+    "tag each key's metrics with `db.client.connection.pool.key`: one series per key (high cardinality)"
+  )
+] as const
+
+/** Options of a keyed pool after validation: the core's (per key) and the total cap. */
+export type ResolvedKeyedOptions = ResolvedPoolOptions & { readonly totalMaxSize: number; readonly metricsByKey: boolean }
+
+/** A keyed pool's defaults: the core's, except `minSize` 0 (a key keeps nothing open unless asked). */
+export const keyedDefaults: ResolvedKeyedOptions = { ...defaults, minSize: 0, totalMaxSize: 100, metricsByKey: false }
+
+const keyedTable: ReadonlyArray<OptionSpec> = [...optionTable, ...keyedOptionTable]
+
+/** Options `forKey` may not set: they belong to the whole keyed pool. */
+const familyOnly: ReadonlySet<string> = new Set(["name", "metrics", "metricsByKey", "totalMaxSize", "forKey"])
+
+/**
+ * Check a keyed pool's options (`extra` names options the caller checks
+ * itself, such as `forKey`), or one key's: `override` (what `forKey`
+ * returned) over `options`, its errors naming the override's option and
+ * value. Sizes must keep `minSize ≤ maxSize ≤ totalMaxSize` (unless 0).
+ */
+export const resolveKeyedSync = (
+  options: unknown,
+  extra: ReadonlySet<string>,
+  override?: unknown
+): ResolvedKeyedOptions | PoolConfigError => {
+  let given = options
+  if (override !== undefined) {
+    if (typeof override !== "object" || override === null) return configError("forKey", override, "an object of pool options")
+    for (const [key, value] of Object.entries(override)) {
+      if (familyOnly.has(key)) return configError(key, value, "an option of the whole keyed pool, not one forKey may set")
+    }
+    given = { ...(options as object), ...override }
+  }
+  const checked = check(given, keyedTable, keyedDefaults, extra)
+  if (checked instanceof PoolConfigError) return checked
+  const total = checked.totalMaxSize as number
+  // The per-key default gives way to a smaller total cap; a maxSize given is held to it.
+  if ((given as Record<string, unknown>).maxSize === undefined && total !== 0 && (checked.maxSize as number) > total) {
+    checked.maxSize = total
+  }
+  const resolved = checked as ResolvedKeyedOptions
+  if (total !== 0) {
+    if (resolved.maxSize > total) {
+      return configError("maxSize", resolved.maxSize, `a number <= totalMaxSize (${total}), or totalMaxSize 0 for unlimited`)
+    }
+    if (resolved.minSize > total) {
+      return configError("minSize", resolved.minSize, `a number <= totalMaxSize (${total}), or totalMaxSize 0 for unlimited`)
+    }
+  }
+  return resolved
+}

@@ -33,6 +33,8 @@ export const names = {
 } as const
 
 export const POOL_NAME = "db.client.connection.pool.name"
+/** A keyed pool's key, on its sub-pools' series when `metricsByKey` is on. */
+export const POOL_KEY = "db.client.connection.pool.key"
 export const STATE = "db.client.connection.state"
 
 // Seconds, from 100 µs (a borrow served from the idle stack, a fast
@@ -95,8 +97,24 @@ export class PoolMetrics {
   private pending = 0
   private limits: { readonly min: number; readonly max: number } | undefined
 
-  constructor(pool: string) {
-    this.base = [label(POOL_NAME, pool)]
+  /**
+   * `family`: the metrics of a keyed pool whose sub-pool this is; the series
+   * (and their tag lists) are the family's, the last-reported counts this
+   * sub-pool's own, so each moves the shared counts by its own changes.
+   */
+  constructor(pool: string, family?: PoolMetrics, key?: string) {
+    if (family !== undefined) {
+      this.base = family.base
+      this.idleTags = family.idleTags
+      this.usedTags = family.usedTags
+      this.connectionTags = family.connectionTags
+      this.requestTags = family.requestTags
+      this.timeoutTags = family.timeoutTags
+      this.secondsTags = family.secondsTags
+      this.closedTags = family.closedTags
+      return
+    }
+    this.base = key === undefined ? [label(POOL_NAME, pool)] : [label(POOL_NAME, pool), label(POOL_KEY, key)]
     this.connectionTags = [...this.base, label("unit", "{connection}")]
     this.idleTags = [...this.connectionTags, label(STATE, "idle")]
     this.usedTags = [...this.connectionTags, label(STATE, "used")]

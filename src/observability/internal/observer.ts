@@ -17,7 +17,15 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import { type CloseReason, type Engine, type EngineObserver, type Entry, messageOf } from "../../core/internal/engine.js"
+import {
+  type CloseReason,
+  type Engine,
+  type EngineObserver,
+  type Entry,
+  type GroupInfo,
+  type GroupObservation,
+  messageOf
+} from "../../core/internal/engine.js"
 import type { PoolEvent } from "../../core/PoolEvent.js"
 import { EventHub } from "./events.js"
 import { POOL_NAME, PoolMetrics } from "./metrics.js"
@@ -30,20 +38,73 @@ const effectsOwnTracer = Effect.runSync(Effect.tracer)
 /** `Entry.borrowedAt` of a borrow nobody timed (a clock may well read 0: a fresh TestClock does). */
 const NOT_TIMED = -1
 
+/**
+ * What the sub-pools of a keyed pool share: one events hub (so the pool has
+ * one stream however many keys come and go) and one set of metric series,
+ * whose limits are the family's (`db.client.connection.max` = the total cap).
+ */
+export class FamilyObservation implements GroupObservation {
+  readonly hub: EventHub
+  /** The family's series; undefined with metrics off, or by key (each sub-pool then has its own). */
+  readonly metrics: PoolMetrics | undefined
+  readonly byKey: boolean
+  readonly events: Stream.Stream<PoolEvent>
+  constructor(group: GroupInfo) {
+    this.hub = new EventHub(group.name)
+    this.events = this.hub.stream
+    this.byKey = group.metrics && group.byKey
+    this.metrics = group.metrics && !group.byKey ? new PoolMetrics(group.name) : undefined
+    this.metrics?.setLimits(0, group.maxSize)
+  }
+  readonly shutdown = (): void => {
+    this.metrics?.clearLimits()
+    this.hub.end()
+  }
+}
+
+/** A key as a metric attribute: strings as they are, anything else as JSON where it can be. */
+const keyLabel = (key: unknown): string => {
+  if (typeof key === "string") return key
+  try {
+    return JSON.stringify(key) ?? String(key)
+  } catch {
+    return String(key)
+  }
+}
+
 export class PoolObserver<A, E, R> implements EngineObserver<A> {
   private readonly metrics: PoolMetrics | undefined
   private readonly hub: EventHub
   private readonly leakThreshold: number
   private leakTimerRunning = false
+  /** A sub-pool of a keyed pool: its events carry its key, and the family ends the stream. */
+  private readonly family: FamilyObservation | undefined
   readonly events: Stream.Stream<PoolEvent>
 
   constructor(private readonly engine: Engine<A, E, R>) {
     const { leakDetectionThreshold, maxSize, metrics, minSize } = engine.options
-    this.metrics = metrics ? new PoolMetrics(engine.name) : undefined
-    this.metrics?.setLimits(minSize, maxSize)
-    this.hub = new EventHub(engine.name)
+    const family = engine.group?.observation
+    this.family = family instanceof FamilyObservation ? family : undefined
+    if (this.family !== undefined) {
+      if (this.family.byKey) {
+        this.metrics = new PoolMetrics(engine.name, undefined, keyLabel(engine.key))
+        this.metrics.setLimits(minSize, maxSize)
+      } else {
+        this.metrics = metrics && this.family.metrics !== undefined ? new PoolMetrics(engine.name, this.family.metrics) : undefined
+      }
+      this.hub = this.family.hub
+    } else {
+      this.metrics = metrics ? new PoolMetrics(engine.name) : undefined
+      this.metrics?.setLimits(minSize, maxSize)
+      this.hub = new EventHub(engine.name)
+    }
     this.events = this.hub.stream
     this.leakThreshold = leakDetectionThreshold
+  }
+
+  /** Publish, with the key of a sub-pool (the spread is paid only while somebody listens to a keyed pool). */
+  private publish(event: PoolEvent): void {
+    this.hub.publish(this.family === undefined ? event : { ...event, key: this.engine.key } as unknown as PoolEvent)
   }
 
   /** Whether a borrow must be timed: for metrics, leak detection or a listener. */
@@ -60,14 +121,14 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.metrics?.created(millis)
     this.sync()
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "opened", pool: this.engine.name, connection: entry.id, millis })
+      this.publish({ _tag: "opened", pool: this.engine.name, connection: entry.id, millis })
     }
   }
 
   readonly openFailed = (cause: Cause.Cause<unknown>, millis: number): void => {
     this.metrics?.createFailed()
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "openFailed", pool: this.engine.name, error: messageOf(Cause.squash(cause)), millis })
+      this.publish({ _tag: "openFailed", pool: this.engine.name, error: messageOf(Cause.squash(cause)), millis })
     }
   }
 
@@ -80,7 +141,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.sync()
     if (this.leakThreshold > 0) this.startLeakTimer()
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "acquired", pool: this.engine.name, connection: entry.id, waitedMillis: waited })
+      this.publish({ _tag: "acquired", pool: this.engine.name, connection: entry.id, waitedMillis: waited })
     }
   }
 
@@ -93,7 +154,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
       const used = Math.max(0, this.engine.now() - borrowedAt)
       this.metrics?.borrowedFor(used)
       if (this.hub.listening) {
-        this.hub.publish({ _tag: "released", pool: this.engine.name, connection: entry.id, usedMillis: used })
+        this.publish({ _tag: "released", pool: this.engine.name, connection: entry.id, usedMillis: used })
       }
       if (entry.leakReported) this.leakEnded(entry, used)
     }
@@ -105,14 +166,14 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.metrics?.closed(reason)
     this.sync()
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "closed", pool: this.engine.name, connection: entry.id, reason })
+      this.publish({ _tag: "closed", pool: this.engine.name, connection: entry.id, reason })
     }
   }
 
   readonly timedOut = (count: number): void => {
     this.metrics?.timedOut(count)
     this.sync()
-    if (this.hub.listening) this.hub.publish({ _tag: "timedOut", pool: this.engine.name, waiters: count })
+    if (this.hub.listening) this.publish({ _tag: "timedOut", pool: this.engine.name, waiters: count })
   }
 
   readonly validationFailed = (_entry: Entry<A>): void => {
@@ -151,6 +212,11 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
 
   readonly shutdown = (): void => {
     this.sync()
+    if (this.family !== undefined) {
+      // The family's limits and stream outlive its sub-pools; a key's own limits go with it.
+      if (this.family.byKey) this.metrics?.clearLimits()
+      return
+    }
     this.metrics?.clearLimits()
     this.hub.end()
   }
@@ -193,7 +259,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.metrics?.leak()
     const stack = entry.borrowSite?.stack ?? "(no stack: the borrow did not go through pool.use, pool.acquire or the facade)"
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "leakSuspected", pool: this.engine.name, connection: entry.id, borrowedMillis, stack })
+      this.publish({ _tag: "leakSuspected", pool: this.engine.name, connection: entry.id, borrowedMillis, stack })
     }
     return Effect.logWarning(
       `ConnectionPool ${this.engine.name}: connection ${entry.id} has been borrowed for ${borrowedMillis} ms ` +
@@ -204,7 +270,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
   private leakEnded(entry: Entry<A>, borrowedMillis: number): void {
     entry.leakReported = false
     if (this.hub.listening) {
-      this.hub.publish({ _tag: "leakReturned", pool: this.engine.name, connection: entry.id, borrowedMillis })
+      this.publish({ _tag: "leakReturned", pool: this.engine.name, connection: entry.id, borrowedMillis })
     }
     this.engine.run(
       Effect.logInfo(
