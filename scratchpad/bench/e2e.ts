@@ -14,7 +14,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
-import { type Context, Effect, Exit, Layer, Pool as EffectPool, Redacted, Scope, Stream } from "effect"
+import { type Context, Deferred, Effect, Exit, Fiber, Layer, Pool as EffectPool, Redacted, Scope, Stream } from "effect"
 import * as Mysql from "mysql2"
 import * as MysqlPromise from "mysql2/promise"
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -69,6 +69,7 @@ interface Contender {
 }
 
 const SELECT_1 = "SELECT 1"
+const SET_USER_VARIABLE = "SET @v = 1"
 
 const effectRunner = <R>(op: Effect.Effect<unknown, unknown, R>, context: Context.Context<R>): Runner =>
 (callers, deadline, rec) =>
@@ -184,6 +185,55 @@ const contenders: Record<string, (url: string, size: number) => Promise<Contende
   "ours-use": async (url, size) => {
     const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
     return { run: effectRunner(Pool.use((conn) => conn.query(SELECT_1)), context), close }
+  },
+  /** `Pool.use` + `SELECT 1` with `reset: "never"`: what `"auto"` (the default, `ours-use`) costs over no reset tracking at all */
+  "reset-never": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size, reset: "never" }))
+    return { run: effectRunner(Pool.use((conn) => conn.query(SELECT_1)), context), close }
+  },
+  /** `Pool.use` + `SELECT 1` with `reset: "always"`: a reset on every return, what `"auto"` saves */
+  "reset-always": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size, reset: "always" }))
+    return { run: effectRunner(Pool.use((conn) => conn.query(SELECT_1)), context), close }
+  },
+  /** `Pool.use` + `SET @v = 1` (`reset: "auto"`): every borrow dirties its session, so every return resets it */
+  "reset-uservar": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
+    return { run: effectRunner(Pool.use((conn) => conn.query(SET_USER_VARIABLE)), context), close }
+  },
+  /** `Pool.use` + `SET @v = 1` with `reset: "never"`: the same statement, no reset (the delta is the reset's cost) */
+  "reset-uservar-never": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size, reset: "never" }))
+    return { run: effectRunner(Pool.use((conn) => conn.query(SET_USER_VARIABLE)), context), close }
+  },
+  /**
+   * The cost of one interrupted statement: a borrower runs `SELECT SLEEP(10)`
+   * and is interrupted once it is on the server; the time recorded (as the
+   * "latency") is from the interrupt to the connection being usable again
+   * (KILL QUERY confirmed, the statement's answer read, the session reset),
+   * which is when `Fiber.interrupt` returns. One caller only.
+   */
+  "interrupt-cost": async (url, size) => {
+    const { close, context } = await buildLayer(MySqlPool.layer({ url, minSize: size, maxSize: size }))
+    const run: Runner = (_callers, deadline, rec) =>
+      Effect.runPromise(
+        Effect.gen(function*() {
+          while (performance.now() < deadline) {
+            const sent = yield* Deferred.make<void>()
+            const fiber = yield* Effect.fork(
+              Pool.use((conn) => Effect.zipRight(Deferred.succeed(sent, undefined), conn.query("SELECT SLEEP(10)")))
+            )
+            yield* Deferred.await(sent)
+            // On the server by now (a round trip is about 0.1 ms here): the kill finds it running.
+            yield* Effect.sleep("2 millis")
+            const t0 = performance.now()
+            yield* Fiber.interrupt(fiber)
+            rec.latencies.push(performance.now() - t0)
+            rec.counts[0]!++
+          }
+        }).pipe(Effect.provide(context))
+      )
+    return { run, close }
   },
   /** `Effect.scoped(Pool.acquire + query)` */
   "ours-scoped": async (url, size) => {
@@ -335,7 +385,7 @@ const main = async () => {
   const make = contenders[contender]
   if (make === undefined) return fail(`unknown contender ${contender}; known: ${Object.keys(contenders).join(", ")}`)
   const c = await make(params.url, params.size ?? 10)
-  const prime = contender === "raw" ? 1 : Math.max(...params.callers)
+  const prime = contender === "raw" || contender === "interrupt-cost" ? 1 : Math.max(...params.callers)
   await measure(c, prime, params.warmup)
   const runs: Array<E2eRun> = []
   for (const callers of params.callers) {

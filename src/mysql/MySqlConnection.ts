@@ -69,12 +69,19 @@ export type StatementResult = object
 /**
  * A connection borrowed from the pool.
  *
- * The pool keeps it honest: a statement interrupted while running is
- * abandoned (later statements in the same borrow wait behind it) and the
- * connection is closed when it is given back, so the next borrower never
- * meets it; a fatal error marks it for disposal; a connection returned inside
- * a transaction is rolled back (or reset, with `resetOnRelease`) before
- * anyone else gets it.
+ * The pool keeps it honest. The connection is this borrow's alone: once
+ * the borrow ends (the `Pool.use` callback returned, the scope of
+ * `Pool.acquire` closed) every statement on it fails at once with
+ * `ConnectionReleasedError` (a `SqlError`) and never reaches the connection, which may
+ * belong to someone else by then. A statement interrupted while running
+ * (`Effect.timeout`, an interrupted fiber, a closed scope) is stopped on the
+ * server with `KILL QUERY` when the borrow ends (later statements in the
+ * same borrow wait behind it until then); the connection is reused if that
+ * was confirmed, closed if not. An error that means the connection is bad
+ * (lost connection, server shutdown, killed, read-only) marks it for
+ * disposal. What a borrower changed in its session is reset before anyone
+ * else gets the connection (see the `reset` option), and a transaction left
+ * open is rolled back.
  *
  * @example
  * ```ts
@@ -113,8 +120,9 @@ export interface MySqlConnection {
   ) => Effect.Effect<A, SqlError>
   /**
    * The mysql2 connection underneath, for what this API does not cover.
-   * Touching it makes the pool roll back the connection on return, since it
-   * can no longer see what was run on it.
+   * Touching it makes the pool reset the connection on return (roll it
+   * back, with `reset: "never"`), since it can no longer see what was run
+   * on it. Read after the borrow ended, it throws `ConnectionReleasedError`.
    */
   readonly raw: Mysql.Connection
 }
@@ -130,11 +138,15 @@ export interface MySqlConnection {
  *
  * - `rows`: `"objects"` (a row is a record, the default) or `"arrays"` (a row
  *   is an array of values, as `@effect/sql`'s `executeValues` wants).
- * - `onInterrupt`: `"abandon"` (the default: an interrupted statement
- *   finishes on the server, a later statement waits behind it, and the
- *   connection is closed when it goes back to the pool) or `"close"` (the
- *   connection is closed at the interruption itself, for a pinned
- *   transaction whose ROLLBACK would otherwise wait behind the statement).
+ * - `onInterrupt`: `"abandon"` (the default, and free: an interrupted
+ *   statement runs on, a later statement waits behind it, and it is stopped
+ *   on the server with `KILL QUERY` when the connection goes back to the
+ *   pool) or `"kill"` (it is stopped at the interruption itself, for a
+ *   pinned transaction whose ROLLBACK would otherwise wait behind it; if the
+ *   kill cannot be confirmed, the connection is closed).
+ *
+ * On a connection whose borrow ended, each method fails (or rejects) with
+ * `ConnectionReleasedError` (a `SqlError`).
  *
  * @example
  * ```ts
@@ -154,7 +166,7 @@ export interface MySqlConnection {
  * @since 0.1.0
  */
 export interface PooledConnection extends MySqlConnection {
-  /** False once the connection must not be reused (a fatal error, an interrupted statement, a closed socket) or while a statement runs. */
+  /** False once the connection must not be reused (a fatal error, a statement that could not be stopped, a closed socket), while a statement runs, or once the borrow ended. */
   readonly reusable: boolean
   /** Run a statement; its result as mysql2 returns it. */
   readonly run: (
@@ -162,7 +174,7 @@ export interface PooledConnection extends MySqlConnection {
     sql: string,
     params: ReadonlyArray<unknown> | undefined,
     rows?: "objects" | "arrays",
-    onInterrupt?: "abandon" | "close"
+    onInterrupt?: "abandon" | "kill"
   ) => Effect.Effect<unknown, SqlError>
   /**
    * Run a statement the caller cannot interrupt (transaction control: BEGIN,

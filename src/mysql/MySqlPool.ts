@@ -26,6 +26,7 @@ import type * as Mysql from "mysql2"
 import type * as ConnectionPool from "../core/ConnectionPool.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import type * as PoolOptions from "../core/PoolOptions.js"
+import type { LendingPool } from "./internal/borrowed.js"
 import { resolveConfig } from "./internal/config.js"
 import * as mysqlConnection from "./internal/connection.js"
 import * as optionTable from "./internal/options.js"
@@ -84,11 +85,44 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
   /** Log every statement through Effect's logger at debug level. Default false. */
   readonly echo?: boolean | undefined
   /**
-   * Reset every connection with COM_RESET_CONNECTION when it comes back
-   * (drops temporary tables, session variables, prepared statements). Default
-   * false: a connection is rolled back only when a transaction is open.
+   * When a returned connection is reset (COM_RESET_CONNECTION, then the
+   * pool's own session setup again: `database`, `charset`, `initStatements`)
+   * before the next borrower gets it. Default `"auto"`.
+   *
+   * - `"auto"`: only when its session may have changed. The server says so
+   *   in the OK packet of every statement that changes a user variable, a
+   *   session variable, the current database, a temporary table or a
+   *   prepared statement (session state tracking, enabled for each pooled
+   *   connection); what the server does not report is found in the
+   *   statement's text: user locks (`GET_LOCK`), `LOCK TABLES`, `FLUSH …
+   *   WITH READ LOCK`, `BACKUP LOCK`, `HANDLER`, `SET TRANSACTION`, `XA`,
+   *   `CALL`, `LOAD DATA`, and user variables assigned inside a `SELECT`
+   *   (`:=`, `INTO @v`). A connection that ran only plain statements goes
+   *   back with no round trip; one left in a transaction is rolled back.
+   *   Not seen: a stored function called from a `SELECT` that sets a user
+   *   variable or takes a user lock (use `"always"`, or `Pool.invalidate`).
+   * - `"always"`: on every return (one round trip or more each time).
+   * - `"never"`: never; a transaction left open is still rolled back. What a
+   *   borrower sets on its session is seen by the next one.
+   *
+   * Touching `raw` or interrupting a statement makes the next return reset
+   * in `"auto"` too.
+   */
+  readonly reset?: "auto" | "always" | "never" | undefined
+  /**
+   * The old spelling of `reset`: `true` is `reset: "always"`, `false` is
+   * `reset: "never"`. Giving both with different meanings is a
+   * `PoolConfigError`.
    */
   readonly resetOnRelease?: boolean | undefined
+  /**
+   * Statements run on every new connection and again after every reset,
+   * in order: `["SET time_zone = '+00:00'", "SET SESSION sql_mode = 'ANSI'"]`
+   * (HikariCP's `connectionInitSql`, sqlx's `after_connect`). A failing one
+   * fails that open with a `SqlError` naming the statement. From the
+   * environment: `MYSQL_POOL_INIT_SQL`, statements separated by `;`.
+   */
+  readonly initStatements?: ReadonlyArray<string> | undefined
   /** Extra attributes for the `SqlClient`'s spans. */
   readonly spanAttributes?: Record<string, unknown> | undefined
   /** Rename result columns (e.g. `String.snakeToCamel`) in the `SqlClient`. */
@@ -119,8 +153,10 @@ export const configKeys: ReadonlyArray<string> = optionTable.knownKeys
  * wrong password or an unreachable server fails at once with a `SqlError` in
  * the server's own words, after one attempt (an unreachable host costs one
  * `connectTimeout`) and without the pool logging that it retries. A
- * connection the server or network drops is disposed at once. Closing the
- * scope closes the pool gracefully.
+ * connection the server or network drops is disposed at once. Each borrow
+ * gets a handle of its own that refuses statements once the borrow ended
+ * (`ConnectionReleasedError`). Closing the scope closes the pool gracefully
+ * (an open still in flight is abandoned at once).
  *
  * What `layer` is built from, with `makeSqlClient`.
  *
@@ -148,7 +184,11 @@ export const make = (
  * reset on return, close with COM_QUIT), for building a pool of your own
  * with `ConnectionPool.make`. Fails with `PoolConfigError` on a bad config;
  * opens nothing until asked. Unlike `make`'s pool, a pool built on it finds
- * out about a connection the server dropped only when it checks or uses it.
+ * out about a connection the server dropped only when it checks or uses it,
+ * and lends the connections themselves rather than a handle per borrow (so
+ * a connection kept past its borrow is not refused). Session tracking,
+ * `reset`, `initStatements`, eviction and `KILL QUERY` of interrupted
+ * statements work the same (the kill connection closes itself once idle).
  *
  * @example
  * ```ts
@@ -173,9 +213,10 @@ export const makeManager = (
 ): Effect.Effect<ConnectionPool.ConnectionManager<PooledConnection, SqlError>, PoolConfigError> =>
   Effect.map(
     resolveConfig(config),
-    // No pool owns these connections, so nobody to tell when one is dropped.
+    // No pool owns these connections, so nobody to tell when one is dropped (and no close
+    // for the kill connection, which closes itself once idle).
     (resolved) =>
-      mysqlConnection.makeManager(resolved.connect, () => {}) as unknown as ConnectionPool.ConnectionManager<
+      mysqlConnection.makeManager(resolved.connect, () => {}).manager as unknown as ConnectionPool.ConnectionManager<
         PooledConnection,
         SqlError
       >
@@ -199,9 +240,10 @@ export interface SqlClientOptions {
  * An `@effect/sql` `SqlClient` over a pool of `PooledConnection`s (from
  * `make`, or your own). Each statement borrows a connection for its own span;
  * `withTransaction` pins one for the whole transaction (an interrupted
- * statement there closes it at once); a stream holds its connection until it
- * ends; pool timeouts and a closed pool surface as `SqlError` with the pool's
- * error as `cause`.
+ * statement there is stopped on the server with `KILL QUERY`, then the
+ * transaction is rolled back); a stream holds its connection until it ends;
+ * pool timeouts, a closed pool and a connection used after its borrow
+ * surface as `SqlError` with the pool's error as `cause`.
  *
  * @example
  * ```ts
@@ -225,13 +267,11 @@ export const makeSqlClient = (
 ): Effect.Effect<SqlClient.SqlClient, never, Reactivity.Reactivity> => sqlClient.make(pool, options)
 
 /**
- * The pool's connections are `PooledMySqlConnection`s; its public type is
- * over the interface they implement. (A pool is not a subtype of a pool of
+ * The pool lends `BorrowedConnection`s; its public type is over the
+ * interface they implement. (A pool is not a subtype of a pool of
  * a supertype: `invalidate` takes a connection.)
  */
-const asPublic = (
-  pool: ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError>
-): ConnectionPool.ConnectionPool<PooledConnection, SqlError> =>
+const asPublic = (pool: LendingPool): ConnectionPool.ConnectionPool<PooledConnection, SqlError> =>
   pool as unknown as ConnectionPool.ConnectionPool<PooledConnection, SqlError>
 
 /**
@@ -315,7 +355,9 @@ export const layerConfig = (
  *   `MYSQL_POOL_VALIDATE_AFTER_IDLE`, `MYSQL_POOL_VALIDATION_TIMEOUT`,
  *   `MYSQL_POOL_KEEPALIVE_INTERVAL`, `MYSQL_POOL_CLOSE_TIMEOUT` (durations
  *   such as `30 seconds`);
- * - `MYSQL_ECHO`, `MYSQL_RESET_ON_RELEASE` (true/false).
+ * - `MYSQL_ECHO`, `MYSQL_RESET_ON_RELEASE` (true/false), `MYSQL_POOL_RESET`
+ *   (`auto`, `always` or `never`), `MYSQL_POOL_INIT_SQL` (statements
+ *   separated by `;`).
  *
  * @example
  * ```ts

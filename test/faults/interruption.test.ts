@@ -3,8 +3,10 @@
  * `SELECT 1`, a third left alone, a third under `Effect.timeout` with a small
  * random duration, a third forked and interrupted after a random delay, so
  * that interrupts land while waiting in line, at the hand-over, and
- * mid-statement. Afterwards the books are exact, nothing is borrowed, the
- * server holds exactly the pool's connections, and all 5 connections work.
+ * mid-statement (where the statement is stopped on the server with `KILL
+ * QUERY` and the connection kept). Afterwards the books are exact, nothing is
+ * borrowed, the server holds exactly the pool's connections (the kill
+ * connection closes itself once idle), and all 5 connections work.
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
@@ -47,13 +49,13 @@ type Plan =
   | { readonly kind: "timeout"; readonly millis: number }
   | { readonly kind: "interrupt"; readonly yields: number; readonly sleepMillis: number }
 
-/** The server's own counts of connections opened and of clients that vanished without COM_QUIT. */
+/** The server's own counts of connections opened, of clients that vanished without COM_QUIT, and of KILLs. */
 const serverCounters = (server: { admin: (sql: string) => Effect.Effect<unknown, unknown> }) =>
   Effect.map(
-    server.admin("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Aborted_clients')"),
+    server.admin("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Aborted_clients', 'Com_kill')"),
     (rows) => {
       const values = Object.fromEntries((rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, Number(r.Value)]))
-      return { connections: values["Connections"] ?? 0, aborted: values["Aborted_clients"] ?? 0 }
+      return { connections: values["Connections"] ?? 0, aborted: values["Aborted_clients"] ?? 0, kills: values["Com_kill"] ?? 0 }
     }
   )
 
@@ -137,7 +139,8 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
             statsRightAfter,
             statsAfterSettling: leaks.stats,
             connectionsOnServer: leaks.onServer,
-            connectionsReplacedDuringStorm: opened,
+            connectionsOpenedDuringStorm: opened,
+            statementsKilledOnServer: after.kills - before.kills,
             abortedClientsOnServer: after.aborted - before.aborted,
             allFiveAtOnce: allFive,
             statsEnd,
@@ -151,10 +154,13 @@ layer(Layer.merge(FaultServer, logs.layer), { excludeTestServices: true, timeout
         expect(counts["TimeoutException"]).toBeGreaterThan(0)
         expect(counts["interrupted"]).toBeGreaterThan(0)
         // The storm reached every phase: some timeouts and interrupts came too late to matter,
-        // some hit a running statement (its connection was destroyed and replaced).
+        // some hit a running statement, which was stopped on the server with KILL QUERY and its
+        // connection kept: the only connections opened are the kill connection's (reopened after
+        // an idle second), never a replacement.
         expect(byKind("timeout")["ok"] ?? 0).toBeGreaterThan(0)
         expect(byKind("interrupt")["ok"] ?? 0).toBeGreaterThan(0)
-        expect(opened).toBeGreaterThan(0)
+        expect(after.kills - before.kills).toBeGreaterThan(0)
+        expect(opened).toBeLessThanOrEqual(Math.ceil(elapsed / 1_000) + 1)
         expect(elapsed).toBeLessThanOrEqual(ELAPSED_BOUND)
         // Exact books: size = idle + inUse + pending, within maxSize, nothing borrowed or waiting.
         for (const s of [statsRightAfter, leaks.stats]) {

@@ -12,7 +12,7 @@ import { PoolConfigError } from "../../core/PoolError.js"
 import * as PoolOptions from "../../core/PoolOptions.js"
 import type { MySqlPoolConfig } from "../MySqlPool.js"
 import type * as mysqlConnection from "./connection.js"
-import { knownKeys, mysqlOptionsOfKind } from "./options.js"
+import { knownKeys, mysqlOptions, mysqlOptionsOfKind } from "./options.js"
 
 /** A config after `resolveConfig`: one part per consumer. */
 export interface ResolvedConfig {
@@ -102,8 +102,10 @@ const poolKeys: ReadonlySet<string> = new Set(PoolOptions.table.map((option) => 
 const mysqlKeys: ReadonlySet<string> = new Set(knownKeys.filter((key) => !poolKeys.has(key)))
 const stringFields = mysqlOptionsOfKind("string")
 const booleanFields = mysqlOptionsOfKind("boolean")
+const choiceFields = mysqlOptionsOfKind("choice")
+const statementFields = mysqlOptionsOfKind("statements")
 
-/** The string and boolean fields have the type they claim. */
+/** The string, boolean, choice and statement-list fields have the type they claim. */
 const checkFields = (config: MySqlPoolConfig): Effect.Effect<void, PoolConfigError> => {
   for (const name of stringFields) {
     const value: unknown = config[name]
@@ -115,7 +117,36 @@ const checkFields = (config: MySqlPoolConfig): Effect.Effect<void, PoolConfigErr
     const value: unknown = config[name]
     if (value !== undefined && typeof value !== "boolean") return bad(name, value, "true or false")
   }
+  for (const name of choiceFields) {
+    const value: unknown = config[name]
+    const choices: ReadonlyArray<unknown> = mysqlOptions[name].choices
+    if (value !== undefined && !choices.includes(value)) {
+      return bad(name, value, `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`)
+    }
+  }
+  for (const name of statementFields) {
+    const value: unknown = config[name]
+    if (
+      value !== undefined &&
+      !(Array.isArray(value) && value.every((s: unknown) => typeof s === "string" && s.trim().length > 0))
+    ) {
+      return bad(name, value, "an array of non-empty SQL statements")
+    }
+  }
   return Effect.void
+}
+
+/** `reset`, with `resetOnRelease` (its old spelling) read as `"always"` / `"never"`; both given must agree. */
+const resetModeOf = (config: MySqlPoolConfig): Effect.Effect<mysqlConnection.ResetMode, PoolConfigError> => {
+  const alias = config.resetOnRelease === undefined ? undefined : config.resetOnRelease ? "always" : "never"
+  if (config.reset !== undefined && alias !== undefined && config.reset !== alias) {
+    return bad(
+      "resetOnRelease",
+      config.resetOnRelease,
+      `to agree with reset: ${JSON.stringify(config.reset)} (resetOnRelease: true is reset: "always", false is "never"; give one)`
+    )
+  }
+  return Effect.succeed(config.reset ?? alias ?? "auto")
 }
 
 /** Where to connect: fields given beside the URL override its parts; the port is checked here. */
@@ -163,10 +194,14 @@ const connectionOptions = ({ config, pool, target }: Checked): Mysql.ConnectionO
 })
 
 /** What the connection manager needs. */
-const connectOptions = ({ config, pool, target }: Checked): mysqlConnection.MySqlConnectOptions => ({
+const connectOptions = (
+  { config, pool, target }: Checked,
+  reset: mysqlConnection.ResetMode
+): mysqlConnection.MySqlConnectOptions => ({
   connection: connectionOptions({ config, pool, target }),
   echo: config.echo ?? false,
-  resetOnRelease: config.resetOnRelease ?? false,
+  reset,
+  initStatements: config.initStatements ?? [],
   controlTimeout: pool.validationTimeout
 })
 
@@ -202,7 +237,8 @@ const spanAttributesOf = (config: MySqlPoolConfig, target: Target): ReadonlyArra
  * Validate a config and split it into the pool's options, mysql2's
  * connection options, `MysqlClient`'s config and the span attributes. The
  * first bad field fails with a `PoolConfigError` naming it: unknown keys,
- * then the pool's options, the URL, the string and boolean fields, the port.
+ * then the pool's options, the URL, the string, boolean, choice and
+ * statement fields, `reset` against `resetOnRelease`, the port.
  */
 export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedConfig, PoolConfigError> =>
   Effect.gen(function*() {
@@ -211,11 +247,12 @@ export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedCo
     const rawUrl = reveal(config.url)
     const fromUrl: UrlParts = rawUrl === undefined ? {} : yield* parseUrl(rawUrl)
     yield* checkFields(config)
+    const reset = yield* resetModeOf(config)
     const target = yield* targetOf(config, fromUrl)
     const checked: Checked = { config, pool, target }
     return {
       pool: pool.name === undefined ? { ...pool, name: defaultName(config, target) } : pool,
-      connect: connectOptions(checked),
+      connect: connectOptions(checked, reset),
       client: clientConfig(checked),
       spanAttributes: spanAttributesOf(config, target)
     }

@@ -10,11 +10,77 @@ import type * as Stream from "effect/Stream"
 import * as Mysql from "mysql2"
 import type { ConnectionManager } from "../../core/ConnectionPool.js"
 import type { PooledConnection, StatementResult } from "../MySqlConnection.js"
+import { Killer } from "./killer.js"
 
 const SERVER_STATUS_IN_TRANS = 0x0001
 const SERVER_STATUS_AUTOCOMMIT = 0x0002
+/** Set in an OK packet when a tracked part of the session changed (needs session tracking, see `TRACKING`). */
+const SERVER_SESSION_STATE_CHANGED = 0x4000
 /** How long a polite close (COM_QUIT) may take before the socket is simply destroyed. */
 const QUIT_TIMEOUT_MILLIS = 2_000
+/** ER_UNKNOWN_SYSTEM_VARIABLE: a server too old for session state tracking. */
+const ER_UNKNOWN_SYSTEM_VARIABLE = 1193
+
+/** When a returned connection is reset; see `MySqlPoolConfig.reset`. */
+export type ResetMode = "auto" | "always" | "never"
+
+/**
+ * Session state tracking for the pooled connection's session: the server
+ * then sets SERVER_SESSION_STATE_CHANGED in the OK packet of any statement
+ * that changes a user variable, a session variable, the current schema, a
+ * temporary table or a prepared statement (mysql2 asks for CLIENT_SESSION_TRACK
+ * by default, and reads the flag into `ResultSetHeader.serverStatus`).
+ */
+const TRACKING = "SET SESSION session_track_state_change = ON, session_track_schema = ON"
+
+/**
+ * What the server does not report, found in the statement's text instead:
+ * user locks (`GET_LOCK`, `RELEASE_LOCK`), table locks (`LOCK TABLES`,
+ * `FLUSH TABLES … WITH READ LOCK`, `BACKUP LOCK`), `HANDLER`, `SET
+ * TRANSACTION` (the next transaction's characteristics), `XA`, `CALL` (a
+ * procedure may take a user lock), `LOAD DATA` (may assign user variables),
+ * and user variables assigned where no OK packet says so (`SELECT @v := 1`,
+ * `SELECT … INTO @v`). Conservative: a match only costs one reset. Skipped
+ * once the session is known to need a reset.
+ */
+const untracked = /:=|\bINTO\s*@|(?:\b|_)LOCKS?\b|\bHANDLER\b|\bSET\s+TRANSACTION\b|\bXA\b|\bCALL\b|\bLOAD\s+(?:DATA|XML)\b/i
+
+/**
+ * `untracked`'s verdict per statement text. The regex costs about 0.3 µs
+ * for a 100-character statement and 5 µs for 2 KB; applications run the
+ * same texts over and over, and a lookup costs about 30 ns whatever the
+ * length (V8 keeps a string's hash). Bounded: cleared when full.
+ */
+const verdicts = new Map<string, boolean>()
+const VERDICTS_MAX = 1_024
+const changesUntracked = (sql: string): boolean => {
+  let verdict = verdicts.get(sql)
+  if (verdict === undefined) {
+    if (verdicts.size >= VERDICTS_MAX) verdicts.clear()
+    verdict = untracked.test(sql)
+    verdicts.set(sql, verdict)
+  }
+  return verdict
+}
+
+/**
+ * Statement errors that mean the connection, not the statement, is bad: it
+ * is never handed out again. Lost connection / server gone (2006, 2013: as
+ * a server or proxy reports them; mysql2's own network errors are fatal
+ * anyway), server shutting down (1053), connection killed (1927), and
+ * read-only refusals (1290 `--read-only`, 1836 read-only mode), so that a
+ * pool that outlived a failover does not keep writing to a demoted host.
+ * Everything else (syntax, duplicate key, deadlock 1213, lock wait timeout
+ * 1205, an interrupted statement 1317) keeps the connection.
+ */
+export const evictingErrors: ReadonlyMap<number, string> = new Map([
+  [2006, "server has gone away"],
+  [2013, "lost connection during a statement"],
+  [1053, "server shutdown in progress"],
+  [1927, "connection was killed"],
+  [1290, "server is read-only (--read-only)"],
+  [1836, "server is in read-only mode"]
+])
 
 /** Node's `util.inspect` hook (`console.log`, `util.inspect`, the REPL). */
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
@@ -45,30 +111,63 @@ interface Socket {
   once(event: "close", listener: () => void): void
 }
 
+/** What every connection of one manager shares: its settings and its kill channel. */
+export interface ConnectionSettings {
+  readonly echo: boolean
+  /** Upper bound on what the caller cannot interrupt (transaction control, reset, kill); the pool's `validationTimeout`. */
+  readonly controlTimeout: number
+  readonly reset: ResetMode
+  readonly initStatements: ReadonlyArray<string>
+  /** The configured database, restored after a reset if a borrower moved away from it. */
+  readonly database: string | undefined
+  readonly killer: Killer
+}
+
 /**
  * A pooled mysql2 connection. Tracks, from the status flags of every OK
- * packet, whether a transaction is open or autocommit is off, so that a
- * release costs a round trip only when there is something to undo.
+ * packet, whether a transaction is open, autocommit is off, or (with
+ * session tracking) the session changed, so that a release costs a round
+ * trip only when there is something to undo.
  */
 export class PooledMySqlConnection implements PooledConnection {
   /**
-   * Why the connection must never be reused (fatal error, interrupted
-   * statement, socket closed), once it must not; set only by `markUnusable`.
+   * Why the connection must never be reused (fatal error, a statement that
+   * could not be stopped, socket closed), once it must not; set only by
+   * `markUnusable`.
    */
   broken: string | undefined = undefined
+  /**
+   * The current borrow's handle (see `borrowed.ts`), if the borrow came
+   * through one; cleared when the borrow ends, which is what makes every
+   * older handle refuse.
+   */
+  lease: object | undefined = undefined
   private running = 0
   private inTransaction = false
   private autocommit = true
   private rawUsed = false
+  /** A statement was interrupted (and stopped): what it left behind is unknown. */
+  private interrupted = false
+  /** The server reported a session change, or a statement's text showed one it cannot report. */
+  private sessionChanged = false
+  /** A borrower changed the current schema (`USE`): a reset keeps it, so it is set back explicitly. */
+  private schemaMoved = false
+  /** The server does session tracking (false on servers older than MySQL 5.7 / MariaDB 10.2). */
+  private tracking = true
+  /** Waiting for the statements in flight to end (see `settled`). */
+  private settledWaiters: Array<() => void> | undefined = undefined
+  /** mysql2 follows `SET NAMES` in its own config; a reset puts the server back to this, and mysql2 with it. */
+  private readonly initialCharset: number
+  private readonly auto: boolean
 
   constructor(
     private readonly conn: Mysql.Connection,
-    private readonly echo: boolean,
-    /** Upper bound on statements the caller cannot interrupt (see `runControl`). */
-    private readonly controlTimeout: number,
+    private readonly settings: ConnectionSettings,
     /** Tells the pool at once when the server or the network drops this connection. */
     onDropped: (conn: PooledMySqlConnection) => void
   ) {
+    this.initialCharset = (conn.config as { charsetNumber: number }).charsetNumber
+    this.auto = settings.reset === "auto"
     const dropped = (reason: string) => {
       this.markUnusable(reason)
       onDropped(this)
@@ -82,6 +181,11 @@ export class PooledMySqlConnection implements PooledConnection {
     if (this.broken === undefined) this.broken = reason
   }
 
+  /** Read the statement's text for what the server does not report (only in `"auto"`, until a reset is due anyway). */
+  private get watchesText(): boolean {
+    return this.auto && !this.sessionChanged
+  }
+
   /**
    * Bound a request the caller cannot interrupt: unless the returned timer is
    * cleared within `controlTimeout`, the connection is marked unusable and
@@ -89,9 +193,9 @@ export class PooledMySqlConnection implements PooledConnection {
    */
   private guard(what: string): ReturnType<typeof setTimeout> {
     return setTimeout(() => {
-      this.markUnusable(`no answer to ${what} within ${this.controlTimeout} ms`)
+      this.markUnusable(`no answer to ${what} within ${this.settings.controlTimeout} ms`)
       this.socket().destroy()
-    }, this.controlTimeout)
+    }, this.settings.controlTimeout)
   }
 
   get threadId(): number {
@@ -114,33 +218,33 @@ export class PooledMySqlConnection implements PooledConnection {
   /**
    * Run a statement; `rows: "arrays"` is for `@effect/sql`'s `executeValues`.
    *
-   * With `onInterrupt: "abandon"` (the default) an interrupted statement is
-   * abandoned where it stands: it finishes on the server, a later statement
-   * on this connection waits behind it, and the connection is closed, not
-   * reused, when it goes back to the pool (it is not `reusable` while a
-   * statement runs). With `"close"` the connection is closed at the
+   * With `onInterrupt: "abandon"` (the default) no interrupt handler is
+   * installed: an interrupted statement runs on until the borrow ends, a
+   * later statement in the same borrow waits behind it, and the return
+   * stops it on the server (`KILL QUERY`) before anyone else gets the
+   * connection (see `cleanUp`). With `"kill"` it is stopped at the
    * interruption itself, for a pinned transaction whose ROLLBACK would
-   * otherwise wait behind the abandoned statement. Only then is an interrupt
-   * handler installed: it costs a statement about 3 µs.
+   * otherwise wait behind it; only then is a handler installed, which costs
+   * a statement about 3 µs.
    */
   run(
     method: "query" | "execute",
     sql: string,
     params: ReadonlyArray<unknown> | undefined,
     rows: "objects" | "arrays" = "objects",
-    onInterrupt: "abandon" | "close" = "abandon"
+    onInterrupt: "abandon" | "kill" = "abandon"
   ): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
       this.send(method, sql, params, rows, (error, result) =>
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
-      return onInterrupt === "close" ? this.abandon : undefined
+      return onInterrupt === "kill" ? this.stopOnInterrupt : undefined
     })
-    return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
+    return this.settings.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
 
   /**
    * Run a statement that runs where the caller cannot interrupt it: the
-   * pool's own ROLLBACK and reset on return, and `@effect/sql`'s BEGIN,
+   * pool's own ROLLBACK, reset and session setup, and `@effect/sql`'s BEGIN,
    * COMMIT and ROLLBACK (it runs those uninterruptibly). A server or network
    * that stops answering would hold the caller, and a shutdown, forever; past
    * `controlTimeout` (the pool's `validationTimeout`) the connection is
@@ -155,12 +259,12 @@ export class PooledMySqlConnection implements PooledConnection {
       })
       return this.abandon
     })
-    return this.echo ? Effect.zipRight(this.log(sql), statement) : statement
+    return this.settings.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
 
   /** `run` for the Promise facade, without the Effect runtime on the way. */
   runPromise(method: "query" | "execute", sql: string, params: ReadonlyArray<unknown> | undefined): Promise<unknown> {
-    if (this.echo) Effect.runFork(this.log(sql))
+    if (this.settings.echo) Effect.runFork(this.log(sql))
     return new Promise((resolve, reject) =>
       this.send(method, sql, params, "objects", (error, result) => error === undefined ? resolve(result) : reject(error))
     )
@@ -168,6 +272,15 @@ export class PooledMySqlConnection implements PooledConnection {
 
   private log(sql: string): Effect.Effect<void> {
     return Effect.logDebug(`[mysql ${this.threadId}] ${sql}`)
+  }
+
+  /** A failed statement: a fatal error or a connection-class code (see `evictingErrors`) retires the connection. */
+  private failed(error: Error & { fatal?: boolean; errno?: number | undefined }): void {
+    if (error.fatal) this.markUnusable(`fatal error: ${error.message}`)
+    else if (error.errno !== undefined) {
+      const why = evictingErrors.get(error.errno)
+      if (why !== undefined) this.markUnusable(`${why} (error ${error.errno}: ${error.message})`)
+    }
   }
 
   private send(
@@ -181,11 +294,12 @@ export class PooledMySqlConnection implements PooledConnection {
       done(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }), undefined)
       return
     }
+    if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
     this.running++
-    const callback = (error: (Error & { fatal?: boolean }) | null, result: unknown) => {
-      this.running--
+    const callback = (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => {
+      if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
       if (error) {
-        if (error.fatal) this.markUnusable(`fatal error: ${error.message}`)
+        this.failed(error)
         done(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` }), undefined)
       } else {
         this.track(result)
@@ -204,13 +318,65 @@ export class PooledMySqlConnection implements PooledConnection {
     else this.conn.execute(sql, values, callback)
   }
 
+  private wakeSettled(): void {
+    const waiters = this.settledWaiters!
+    this.settledWaiters = undefined
+    for (const wake of waiters) wake()
+  }
+
+  /** Succeeds once no statement is in flight on this connection. */
+  private readonly settled: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.running === 0) return resume(Effect.void)
+    ;(this.settledWaiters ??= []).push(() => resume(Effect.void))
+  })
+
   /**
-   * A statement was interrupted mid-flight: the connection goes at once and
-   * the pool replaces it. The server stops the statement when it next checks
-   * the connection.
+   * Stop what runs on this connection: `KILL QUERY` over the pool's kill
+   * connection, then wait until the statement's answer has arrived (the
+   * error it was stopped with, or its result if it finished first), all
+   * within `controlTimeout`. A statement still in the network when the kill
+   * arrives is not running yet, and the server forgets a kill of an idle
+   * session: the kill is sent again (after 10, 20, 40 … up to 200 ms) until
+   * the answer comes. The session is then reset (or rolled back, with
+   * `reset: "never"`) on return, since what the statement left is unknown.
+   * If the kill cannot be confirmed the connection is destroyed and this
+   * fails.
    */
+  private readonly stopStatements: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    if (this.running === 0) return Effect.void
+    this.interrupted = true
+    const threadId = this.threadId
+    const killUntilSettled = (wait: number): Effect.Effect<void, SqlError> =>
+      Effect.flatMap(
+        Effect.zipRight(
+          this.settings.killer.kill(threadId),
+          Effect.timeoutTo(this.settled, { duration: wait, onSuccess: () => true, onTimeout: () => false })
+        ),
+        (stopped) => stopped ? Effect.void : killUntilSettled(Math.min(2 * wait, 200))
+      )
+    return killUntilSettled(10).pipe(
+      Effect.timeoutFail({
+        duration: this.settings.controlTimeout,
+        onTimeout: () =>
+          new SqlError({
+            message: `The statement on connection ${threadId} did not stop within ${this.settings.controlTimeout} ms of KILL QUERY`
+          })
+      }),
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          this.markUnusable(`an interrupted statement could not be stopped: ${error.message}`)
+          this.socket().destroy()
+        })
+      )
+    )
+  })
+
+  /** The interrupt handler of `run(…, "kill")`: stop the statement, or close the connection if that fails. */
+  private readonly stopOnInterrupt: Effect.Effect<void> = Effect.ignore(this.stopStatements)
+
+  /** Close at once: the interrupt handler of the pool's own control statements. */
   private readonly abandon = Effect.sync(() => {
-    this.markUnusable("a statement was interrupted while running")
+    this.markUnusable("a control statement was interrupted while running")
     this.socket().destroy()
   })
 
@@ -225,20 +391,21 @@ export class PooledMySqlConnection implements PooledConnection {
         emit.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }))
         return { onInterrupt: Effect.void, onPause: Effect.void, onResume: Effect.void }
       }
+      if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
       this.running++
       let finished = false
       const finish = () => {
         if (finished) return false
         finished = true
-        this.running--
+        if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
         return true
       }
       const rows = this.conn.query(sql, params as Array<unknown>).stream()
       let buffer: Array<unknown> = []
       let flushPending = false
-      rows.on("error", (error: Error & { fatal?: boolean }) => {
+      rows.on("error", (error: Error & { fatal?: boolean; errno?: number | undefined }) => {
         if (!finish()) return
-        if (error.fatal) this.markUnusable(`fatal error: ${error.message}`)
+        this.failed(error)
         emit.fail(new SqlError({ cause: error, message: `Failed to stream statement: ${error.message}` }))
       })
       rows.on("data", (row: unknown) => {
@@ -269,55 +436,174 @@ export class PooledMySqlConnection implements PooledConnection {
   }
 
   /**
-   * Read the session's transaction state from the server's status flags. Only
-   * an OK packet (mysql2's `ResultSetHeader`) carries them: rows never do,
-   * even a row with a column that happens to be named `serverStatus`. A
-   * result without a header (a plain SELECT) does not change the state.
+   * Read the session's state from the server's status flags. Only an OK
+   * packet (mysql2's `ResultSetHeader`) carries them: rows never do, even a
+   * row with a column that happens to be named `serverStatus`. A result
+   * without a header (a plain SELECT) changes nothing known here; the
+   * transaction state comes from the last header, a session change from any.
    */
   private track(result: unknown): void {
-    const items = Array.isArray(result) ? result : [result]
-    for (let i = items.length - 1; i >= 0; i--) {
-      const item: unknown = items[i]
+    if (isResultHeader(result)) return this.read(result, true)
+    // A plain SELECT's result is an array of rows: nothing to read there.
+    if (!Array.isArray(result)) return
+    let last = true
+    for (let i = result.length - 1; i >= 0; i--) {
+      const item: unknown = result[i]
       if (isResultHeader(item)) {
-        this.inTransaction = (item.serverStatus & SERVER_STATUS_IN_TRANS) !== 0
-        this.autocommit = (item.serverStatus & SERVER_STATUS_AUTOCOMMIT) !== 0
-        return
-      }
-      // A plain SELECT's result is an array of rows: nothing to read there.
-      if (!Array.isArray(result) || !Array.isArray(item)) return
+        this.read(item, last)
+        last = false
+      } else if (!Array.isArray(item)) return
     }
   }
 
-  /** What `onRelease` must do: nothing, roll back, or give up on the connection. */
-  needsCleanup(): boolean {
-    return this.inTransaction || !this.autocommit || this.rawUsed
+  private read(header: { readonly serverStatus: number }, transaction: boolean): void {
+    const status = header.serverStatus
+    if (transaction) {
+      this.inTransaction = (status & SERVER_STATUS_IN_TRANS) !== 0
+      this.autocommit = (status & SERVER_STATUS_AUTOCOMMIT) !== 0
+    }
+    if ((status & SERVER_SESSION_STATE_CHANGED) !== 0) {
+      this.sessionChanged = true
+      const changes = (header as { readonly stateChanges?: { readonly schema?: string | null } }).stateChanges
+      if (typeof changes?.schema === "string") this.schemaMoved = true
+    }
   }
+
+  /** Whether a reset is due on return (never with `reset: "never"`). */
+  private get resetDue(): boolean {
+    switch (this.settings.reset) {
+      case "always":
+        return true
+      case "never":
+        return false
+      case "auto":
+        return this.sessionChanged || this.rawUsed || this.interrupted || !this.tracking
+    }
+  }
+
+  /**
+   * The borrow has ended (the pool is taking the connection back): every
+   * handle of it refuses from now on. Then whether `cleanUp` has anything to
+   * do. Called synchronously at every return, before the connection can be
+   * handed to anyone else.
+   */
+  returned(): boolean {
+    this.lease = undefined
+    return this.broken !== undefined || this.running > 0 || this.resetDue || this.inTransaction ||
+      !this.autocommit || this.rawUsed || this.interrupted
+  }
+
+  /**
+   * What a return does when `returned()` said there is something to do:
+   * give up on a broken connection; stop a statement still running (an
+   * interrupted borrower's); then reset the session, or (when only a
+   * transaction or autocommit is left to undo, or with `reset: "never"`)
+   * roll back. Fails if the connection must go.
+   */
+  readonly cleanUp: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    if (this.broken !== undefined) {
+      return Effect.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }))
+    }
+    return this.running > 0 ? Effect.zipRight(this.stopStatements, this.tidy) : this.tidy
+  })
+
+  private readonly tidy: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    if (this.resetDue) return this.reset
+    if (this.inTransaction || !this.autocommit || this.rawUsed || this.interrupted) return this.rollback
+    return Effect.void
+  })
 
   /** Roll back and restore autocommit; the session is then as a new borrower expects it. */
   rollback: Effect.Effect<void, SqlError> = Effect.suspend(() => {
-    const restoreAutocommit = !this.autocommit || this.rawUsed
+    const restoreAutocommit = !this.autocommit || this.rawUsed || this.interrupted
     this.rawUsed = false
+    this.interrupted = false
     const rollback = this.runControl("ROLLBACK")
     return Effect.asVoid(restoreAutocommit ? Effect.zipRight(rollback, this.runControl("SET autocommit = 1")) : rollback)
   })
 
-  /** COM_RESET_CONNECTION: rolls back, drops temporary tables, session variables and prepared statements. */
-  reset: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
+  /**
+   * Reset the session: COM_RESET_CONNECTION (rolls back; drops temporary
+   * tables, user and session variables, prepared statements, user and table
+   * locks, HANDLERs; mysql2 clears its prepared-statement cache with it),
+   * then the pool's session setup again (`setup`). A reset keeps the current
+   * schema, so a borrower's `USE` is undone by `setup`; with no configured
+   * database there is no `USE` back to none, and COM_CHANGE_USER (which
+   * re-authenticates) resets instead.
+   */
+  reset: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    // mysql2 followed any `SET NAMES`; the server goes back to the handshake's charset, and mysql2 with it.
+    ;(this.conn.config as { charsetNumber: number }).charsetNumber = this.initialCharset
+    const command = this.schemaMoved && this.settings.database === undefined ? this.changeUser : this.resetCommand
+    return Effect.zipRight(command, this.setup)
+  })
+
+  private readonly resetCommand: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
     this.running++
     const guard = this.guard("COM_RESET_CONNECTION")
     this.conn.reset((error: Error | null) => {
       clearTimeout(guard)
       this.running--
-      if (error) {
-        this.markUnusable(`reset failed: ${error.message}`)
-        resume(Effect.fail(new SqlError({ cause: error, message: `Failed to reset connection: ${error.message}` })))
-      } else {
-        this.inTransaction = false
-        this.autocommit = true
-        this.rawUsed = false
-        resume(Effect.void)
-      }
+      resume(this.afterReset(error, "reset"))
     })
+  })
+
+  private readonly changeUser: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
+    this.running++
+    const guard = this.guard("COM_CHANGE_USER")
+    this.conn.changeUser({}, (error: Error | null) => {
+      clearTimeout(guard)
+      this.running--
+      if (!error) this.schemaMoved = false
+      resume(this.afterReset(error, "change user to reset"))
+    })
+  })
+
+  private afterReset(error: Error | null, what: string): Effect.Effect<void, SqlError> {
+    if (error) {
+      this.markUnusable(`${what} failed: ${error.message}`)
+      return Effect.fail(new SqlError({ cause: error, message: `Failed to ${what} connection: ${error.message}` }))
+    }
+    this.inTransaction = false
+    this.autocommit = true
+    this.rawUsed = false
+    this.interrupted = false
+    return Effect.void
+  }
+
+  /**
+   * The pool's own session setup, on a new connection and after every
+   * reset: session state tracking (unless `reset: "never"`), the configured
+   * database if a borrower moved away from it, then `initStatements` in
+   * order. A failing init statement fails with a `SqlError` naming it.
+   */
+  readonly setup: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    const steps: Array<Effect.Effect<unknown, SqlError>> = []
+    if (this.settings.reset !== "never" && this.tracking) {
+      steps.push(Effect.catchIf(
+        this.runControl(TRACKING),
+        (error) => (error.cause as { errno?: number } | undefined)?.errno === ER_UNKNOWN_SYSTEM_VARIABLE,
+        // No session tracking on this server: "auto" resets on every return instead.
+        () => Effect.sync(() => (this.tracking = false))
+      ))
+    }
+    const database = this.settings.database
+    if (this.schemaMoved && database !== undefined) steps.push(this.runControl(`USE ${Mysql.escapeId(database)}`))
+    for (const sql of this.settings.initStatements) {
+      steps.push(Effect.mapError(this.runControl(sql), (error) =>
+        new SqlError({
+          cause: error.cause,
+          message: `Init statement failed (${sql}): ${(error.cause as Error | undefined)?.message ?? error.message}`
+        })))
+    }
+    if (steps.length === 0) return Effect.void
+    return Effect.zipRight(
+      Effect.all(steps, { discard: true }),
+      Effect.sync(() => {
+        this.sessionChanged = false
+        this.schemaMoved = false
+      })
+    )
   })
 
   ping: Effect.Effect<boolean> = Effect.async<boolean>((resume) => {
@@ -359,11 +645,22 @@ export class PooledMySqlConnection implements PooledConnection {
   /**
    * Close politely with COM_QUIT, so the server logs no aborted connection;
    * destroy the socket instead if the connection is broken or the server does
-   * not answer in time.
+   * not answer in time. A statement still running (a borrow cut short by
+   * `terminate`) is also killed on the server, in the background, so it
+   * does not run on after its connection is gone.
    */
   close: Effect.Effect<void> = Effect.suspend(() => {
+    this.lease = undefined
     const socket = this.socket()
     if (socket.destroyed) return Effect.void
+    if (this.broken === undefined && this.running > 0) {
+      return Effect.sync(() => {
+        // Best effort, in the background: a close (terminate past closeTimeout) must not wait on the kill.
+        Effect.runFork(Effect.ignore(this.settings.killer.kill(this.threadId)))
+        this.markUnusable("closed while a statement was running")
+        socket.destroy()
+      })
+    }
     if (!this.reusable) return Effect.sync(() => socket.destroy())
     return Effect.async<void>((resume) => {
       socket.once("close", () => resume(Effect.void))
@@ -386,23 +683,40 @@ export class PooledMySqlConnection implements PooledConnection {
 export interface MySqlConnectOptions {
   readonly connection: Mysql.ConnectionOptions
   readonly echo: boolean
-  readonly resetOnRelease: boolean
-  /** Upper bound on statements callers cannot interrupt (transaction control); the pool's `validationTimeout`. */
+  readonly reset: ResetMode
+  readonly initStatements: ReadonlyArray<string>
+  /** Upper bound on statements callers cannot interrupt (transaction control, reset, kill); the pool's `validationTimeout`. */
   readonly controlTimeout: number
+}
+
+/** A manager, and the kill connection its connections share (to close with the pool). */
+export interface MySqlManager {
+  readonly manager: ConnectionManager<PooledMySqlConnection, SqlError>
+  readonly killer: Killer
 }
 
 /**
  * The `ConnectionManager` for mysql2. `onDropped` is called when the server
  * or network drops a connection, so the pool can dispose an idle one at once
- * instead of finding out on the next borrow.
+ * instead of finding out on the next borrow. The kill connection closes
+ * itself when idle; a pool closes `killer` when it closes.
  */
 export const makeManager = (
   options: MySqlConnectOptions,
   onDropped: (conn: PooledMySqlConnection) => void
-): ConnectionManager<PooledMySqlConnection, SqlError> => {
+): MySqlManager => {
   const where = options.connection.socketPath ??
     `${options.connection.host ?? "localhost"}:${options.connection.port ?? 3306}`
-  const create = Effect.async<PooledMySqlConnection, SqlError>((resume) => {
+  const killer = new Killer(options.connection, options.controlTimeout)
+  const settings: ConnectionSettings = {
+    echo: options.echo,
+    controlTimeout: options.controlTimeout,
+    reset: options.reset,
+    initStatements: options.initStatements,
+    database: options.connection.database,
+    killer
+  }
+  const connect = Effect.async<PooledMySqlConnection, SqlError>((resume) => {
     const conn = Mysql.createConnection(options.connection)
     let settled = false
     conn.connect((error: Error | null) => {
@@ -417,25 +731,39 @@ export const makeManager = (
           })
         ))
       } else {
-        resume(Effect.succeed(new PooledMySqlConnection(conn, options.echo, options.controlTimeout, onDropped)))
+        resume(Effect.succeed(new PooledMySqlConnection(conn, settings, onDropped)))
       }
     })
     // mysql2 also emits errors as events; without a listener they would crash the process.
     conn.on("error", () => {})
+    // Interrupted (the pool closing, a connect timeout): the half-open connection goes at once,
+    // its connect timer with it, so nothing holds the close or the process.
     return Effect.sync(() => {
       settled = true
+      conn.destroy()
       ;(conn as unknown as { stream: Socket }).stream.destroy()
     })
   })
+  // Only the waits are interruptible: a connection that arrived is either handed over or closed
+  // (its setup failed or was interrupted), never dropped in between.
+  const create = Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(connect), (conn) =>
+      Effect.onExit(restore(conn.setup), (exit) => exit._tag === "Success" ? Effect.void : conn.close).pipe(
+        Effect.as(conn)
+      ))
+  )
   return {
-    create,
-    dispose: (conn) => conn.close,
-    isAlive: (conn) => conn.ping,
-    isDirty: (conn) => !conn.reusable || options.resetOnRelease || conn.needsCleanup(),
-    onRelease: (conn) => {
-      if (!conn.reusable) return Effect.fail(new SqlError({ message: `Connection ${conn.threadId} is unusable: ${conn.broken ?? "a statement is still running"}` }))
-      if (options.resetOnRelease) return conn.reset
-      return conn.needsCleanup() ? conn.rollback : Effect.void
+    killer,
+    manager: {
+      create,
+      // The borrow (if any) ends here and now, before the close runs in the background.
+      dispose: (conn) => {
+        conn.lease = undefined
+        return conn.close
+      },
+      isAlive: (conn) => conn.ping,
+      isDirty: (conn) => conn.returned(),
+      onRelease: (conn) => conn.cleanUp
     }
   }
 }

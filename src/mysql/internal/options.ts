@@ -17,14 +17,29 @@ import type { MySqlPoolConfig } from "../MySqlPool.js"
  * - `string`: a non-empty string;
  * - `port`: a whole number from 1 to 65535 (read as an integer);
  * - `boolean`: true or false;
+ * - `choice`: one of the spec's `choices` (read as a string);
+ * - `statements`: an array of non-empty SQL statements (read as one string,
+ *   split at each `;` outside quotes, see `splitStatements`);
  * - `tls`, `attributes`, `function`: passed on as given (never from the environment).
  */
-export type MySqlOptionKind = "url" | "secret" | "string" | "port" | "boolean" | "tls" | "attributes" | "function"
+export type MySqlOptionKind =
+  | "url"
+  | "secret"
+  | "string"
+  | "port"
+  | "boolean"
+  | "choice"
+  | "statements"
+  | "tls"
+  | "attributes"
+  | "function"
 
 export interface MySqlOptionSpec {
   readonly kind: MySqlOptionKind
   /** The environment variable `MySqlPoolLive` reads it from. */
   readonly env?: string
+  /** For `choice`: the values it accepts, the default first. */
+  readonly choices?: ReadonlyArray<string>
 }
 
 /** The MySQL layer's own options: everything in `MySqlPoolConfig` that is not a pool option. */
@@ -44,7 +59,9 @@ export const mysqlOptions = {
   timezone: { kind: "string" },
   multipleStatements: { kind: "boolean" },
   echo: { kind: "boolean", env: "MYSQL_ECHO" },
+  reset: { kind: "choice", env: "MYSQL_POOL_RESET", choices: ["auto", "always", "never"] },
   resetOnRelease: { kind: "boolean", env: "MYSQL_RESET_ON_RELEASE" },
+  initStatements: { kind: "statements", env: "MYSQL_POOL_INIT_SQL" },
   spanAttributes: { kind: "attributes" },
   transformResultNames: { kind: "function" },
   transformQueryNames: { kind: "function" }
@@ -78,7 +95,34 @@ const readers: { readonly [K in MySqlOptionKind]?: (variable: string) => Config.
   secret: (variable) => Config.redacted(variable),
   string: (variable) => Config.string(variable),
   port: (variable) => Config.integer(variable),
-  boolean: (variable) => Config.boolean(variable)
+  boolean: (variable) => Config.boolean(variable),
+  choice: (variable) => Config.string(variable),
+  statements: (variable) => Config.map(Config.string(variable), splitStatements)
+}
+
+/**
+ * `MYSQL_POOL_INIT_SQL`'s statements: split at each `;` that is not inside
+ * quotes (`'…'`, `"…"`, `` `…` ``, with backslash escapes), trimmed, empty
+ * ones dropped. `SET time_zone = '+00:00'; SET SESSION sql_mode = 'ANSI;X'`
+ * is two statements.
+ */
+export const splitStatements = (text: string): ReadonlyArray<string> => {
+  const statements: Array<string> = []
+  let quote: string | undefined
+  let start = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quote !== undefined) {
+      if (c === "\\") i++
+      else if (c === quote) quote = undefined
+    } else if (c === "'" || c === '"' || c === "`") quote = c
+    else if (c === ";") {
+      statements.push(text.slice(start, i))
+      start = i + 1
+    }
+  }
+  statements.push(text.slice(start))
+  return statements.map((s) => s.trim()).filter((s) => s.length > 0)
 }
 
 interface EnvVariable {

@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as ConnectionPool from "../../core/ConnectionPool.js"
 import { type PoolConfigError, PoolTimeoutError } from "../../core/PoolError.js"
 import type { MySqlPoolConfig } from "../MySqlPool.js"
+import { LendingPool } from "./borrowed.js"
 import { resolveConfig, type ResolvedConfig } from "./config.js"
 import * as mysqlConnection from "./connection.js"
 import { toSqlError } from "./sqlClient.js"
@@ -29,17 +30,16 @@ import { toSqlError } from "./sqlClient.js"
  */
 export const open = (
   resolved: ResolvedConfig
-): Effect.Effect<
-  ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError>,
-  PoolConfigError | SqlError,
-  Scope.Scope
-> =>
+): Effect.Effect<LendingPool, PoolConfigError | SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     let pool: ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError> | undefined
     // A connection the server or network drops is disposed at once, not found out on the next borrow.
-    const manager = mysqlConnection.makeManager(resolved.connect, (conn) => {
+    const { killer, manager } = mysqlConnection.makeManager(resolved.connect, (conn) => {
       if (pool !== undefined) Effect.runSync(pool.invalidate(conn))
     })
+    // Added before the pool's own close, so it runs after it: a pool that terminates
+    // borrowed connections still stops their statements on the server.
+    yield* Effect.addFinalizer(() => killer.close)
     const { connectTimeout, minSize } = resolved.pool
     // The checked connection, until the pool takes it (or the scope closes first).
     let checked: mysqlConnection.PooledMySqlConnection | undefined
@@ -85,7 +85,7 @@ export const open = (
       checked = undefined
       yield* manager.dispose(conn)
     }
-    return pool
+    return new LendingPool(pool)
   })
 
 /**
@@ -96,10 +96,7 @@ export const open = (
 export const make = (
   config: MySqlPoolConfig
 ): Effect.Effect<
-  {
-    readonly pool: ConnectionPool.ConnectionPool<mysqlConnection.PooledMySqlConnection, SqlError>
-    readonly resolved: ResolvedConfig
-  },
+  { readonly pool: LendingPool; readonly resolved: ResolvedConfig },
   PoolConfigError | SqlError,
   Scope.Scope
 > =>

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConnectionPool } from "../../core/ConnectionPool.js"
 import type { PooledConnection } from "../MySqlConnection.js"
+import { pooledOf } from "./borrowed.js"
 
 /**
  * What a pooled connection must offer for the client to run statements on
@@ -46,12 +47,12 @@ class PooledSqlConnection<A extends StatementRunner> implements Connection {
     private readonly borrow: <X>(f: (conn: A) => Effect.Effect<X, SqlError>) => Effect.Effect<X, SqlError>,
     private readonly borrowForStream: Effect.Effect<A, SqlError, Scope.Scope>,
     /**
-     * `"close"` for a transaction's pinned connection: an interrupted
-     * statement closes it at once, so the ROLLBACK that follows fails fast
-     * instead of waiting behind it. `"abandon"` for a statement borrowed for
-     * itself: its connection is closed on return, just after.
+     * `"kill"` for a transaction's pinned connection: an interrupted
+     * statement is stopped on the server at once (`KILL QUERY`), so the
+     * ROLLBACK that follows runs instead of waiting behind it. `"abandon"`
+     * for a statement borrowed for itself: the return stops it, just after.
      */
-    private readonly onInterrupt: "abandon" | "close"
+    private readonly onInterrupt: "abandon" | "kill"
   ) {}
 
   private run(
@@ -110,23 +111,27 @@ export const toSqlError = (error: SqlError | { readonly message: string }): SqlE
 
 /**
  * Build the client. Each statement borrows a connection for its own span;
- * `withTransaction` pins one connection for the whole transaction; a stream
- * holds its connection until it ends.
+ * `withTransaction` pins one connection for the whole transaction (an
+ * interrupted statement there is killed on the server, then `@effect/sql`
+ * rolls back); a stream holds its connection until it ends.
  */
 export const make = <A extends StatementRunner>(
   pool: ConnectionPool<A, SqlError>,
   options: SqlClientOptions = {}
 ): Effect.Effect<Client.SqlClient, never, Reactivity.Reactivity> => {
-  const acquire = Effect.mapError(pool.acquire, toSqlError)
+  // Under the pool the Effect API sees (one handle per borrow), the pooled
+  // connections themselves: the client's statements never escape their borrow.
+  const pooled = pooledOf(pool)
+  const acquire = Effect.mapError(pooled.acquire, toSqlError)
   // Statements outside a transaction: each borrows for itself.
   const shared = new PooledSqlConnection<A>(
-    (f) => Effect.mapError(pool.use(f), toSqlError),
+    (f) => Effect.mapError(pooled.use(f), toSqlError),
     acquire,
     "abandon"
   )
   // A transaction pins one connection for its whole span.
   const pinned = Effect.map(acquire, (conn) =>
-    new PooledSqlConnection<A>((f) => f(conn), Effect.succeed(conn), "close")
+    new PooledSqlConnection<A>((f) => f(conn), Effect.succeed(conn), "kill")
   )
   return Client.make({
     acquirer: Effect.succeed(shared),
