@@ -17,6 +17,19 @@ export * as PoolOptions from "./core/PoolOptions.js"
 /** The hooks of a keyed pool, each told its key. @since 0.1.0 */
 export * as KeyedConnectionManager from "./keyed/KeyedConnectionManager.js"
 
+/**
+ * Connection managers for raw TCP, TLS and Unix sockets, for one endpoint
+ * or keyed by endpoint: `SocketManager.tcp`, `tls`, `unix`, `tcpKeyed`,
+ * `tlsKeyed`, `unixKeyed`. @since 0.1.0
+ */
+export * as SocketManager from "./socket/SocketManager.js"
+
+/**
+ * The keyed pool: one sub-pool per key under a total cap, fair across keys:
+ * `KeyedConnectionPool.make(manager, options)`. @since 0.1.0
+ */
+export * as KeyedConnectionPool from "./keyed/KeyedConnectionPool.js"
+
 /** What `pool.events` reports. @since 0.1.0 */
 export * as PoolEvent from "./core/PoolEvent.js"
 
@@ -49,5 +62,7 @@ export type {
   StatementResult
 } from "./mysql/MySqlConnection.js"
 export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "./core/PoolError.js"
+export { SocketError } from "./socket/SocketError.js"
 export type { ConnectionManager, PoolStats } from "./core/ConnectionPool.js"
 export { SqlError } from "@effect/sql/SqlError"
+export { ConnectionReleasedError } from "./mysql/ConnectionReleasedError.js"

@@ -50,7 +50,7 @@ type Grant = { readonly layer: string; readonly engine?: true } | "entry points"
 const layers: Readonly<Record<string, ReadonlyArray<Grant>>> = {
   core: [],
   mysql: [{ layer: "core", engine: true }, { layer: "observability" }],
-  promise: [{ layer: "core", engine: true }, { layer: "mysql" }, { layer: "observability" }],
+  promise: [{ layer: "core", engine: true }, { layer: "keyed" }, { layer: "mysql" }, { layer: "observability" }],
   testing: [{ layer: "mysql" }, { layer: "core" }],
   keyed: [{ layer: "core", engine: true }],
   // Socket managers are plain managers; the keyed variants need the keyed manager type only.

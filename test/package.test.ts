@@ -11,6 +11,7 @@
  *   15 s here, most of it `tsc` building `dist/` and checking the app);
  * - CommonJS: `require()` fails saying the package is ESM-only, `import()`
  *   works, and a `.cts` file that imports it does not typecheck;
+ * - the `effect-connection-pool` command (the package's `bin`) runs;
  * - next to effect 4, npm refuses the install (`ERESOLVE`), at install time.
  */
 import { execFile } from "node:child_process"
@@ -28,6 +29,7 @@ const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "ut
   readonly peerDependencies: Record<string, string>
   readonly devDependencies: Record<string, string>
   readonly files: ReadonlyArray<string>
+  readonly bin: Record<string, string>
   readonly exports: Record<string, Record<string, unknown>>
 }
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
@@ -101,6 +103,7 @@ describe("the packed package", () => {
         expect(packedFiles, String(target)).toContain(String(target).replace(/^\.\//, ""))
       }
     }
+    for (const target of Object.values(manifest.bin)) expect(packedFiles, target).toContain(target.replace(/^\.\//, ""))
     expect(packedFiles).toContain("LICENSE")
     expect(fs.readFileSync(path.join(root, "LICENSE"), "utf8")).toMatch(/^MIT License/)
     const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
@@ -110,7 +113,7 @@ describe("the packed package", () => {
     expect(packedFiles.some((f) => f.startsWith("test/") || f.startsWith("scratchpad/"))).toBe(false)
   })
 
-  it("has its Effect packages as peers on the effect 3 line, and no unused dependencies", () => {
+  it("has its Effect packages as peers on the effect 3 line, every dependency used by src/ (and none bringing its own effect)", () => {
     const shared = ["effect", "@effect/sql", "@effect/sql-mysql2", "@effect/experimental", "@effect/platform"]
     expect(Object.keys(manifest.peerDependencies).sort()).toEqual([...shared].sort())
     expect(manifest.peerDependencies["effect"]).toMatch(/^\^3\./)
@@ -118,7 +121,6 @@ describe("the packed package", () => {
       expect(manifest.dependencies?.[name], `${name} is a peer, not a dependency`).toBeUndefined()
       expect(manifest.devDependencies[name], `${name} is pinned for the tests`).toMatch(/^\d+\.\d+\.\d+$/)
     }
-    expect(Object.keys(manifest.dependencies ?? {})).toEqual(["mysql2"])
     // Everything the source imports is a dependency or a peer (and nothing else is).
     const imported = new Set<string>()
     const scan = (dir: string): void => {
@@ -137,8 +139,15 @@ describe("the packed package", () => {
     scan(path.join(root, "src"))
     const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies)])
     expect([...imported].filter((name) => !declared.has(name))).toEqual([])
-    // @effect/platform is a peer of @effect/sql that users must install anyway, so it is declared though unimported.
-    expect([...declared].filter((name) => !imported.has(name))).toEqual(["@effect/platform"])
+    expect([...declared].filter((name) => !imported.has(name))).toEqual([])
+    // The dependencies built on effect (the command-line tool's @effect/cli, @effect/printer, …) take it as a
+    // peer too, so an app still has one copy of effect (checked after install, below).
+    for (const name of Object.keys(manifest.dependencies ?? {})) {
+      const dependency = JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")) as {
+        readonly dependencies?: Record<string, string>
+      }
+      expect(dependency.dependencies?.["effect"], `${name} must not bring its own effect`).toBeUndefined()
+    }
   })
 })
 
@@ -186,6 +195,12 @@ describe("installed in a scratch app", () => {
     expect(stdout).toContain("ESM-only")
     expect(stdout).toContain('await import("effect-connection-pool")')
     expect(stdout).toContain("import() function")
+  }, 60_000)
+
+  it("installs the effect-connection-pool command, which runs", async () => {
+    const { stdout } = await run(path.join(app, "node_modules", ".bin", "effect-connection-pool"), ["--help"], app, 30_000)
+    expect(stdout).toContain("effect-connection-pool")
+    for (const command of ["top", "sweep", "check"]) expect(stdout).toContain(command)
   }, 60_000)
 
   it("next to effect 4, npm refuses the install", async () => {

@@ -116,6 +116,9 @@ const OVERHEAD: ReadonlyArray<ContenderInfo> = [
   { id: "ours-acquire", label: "ours: Effect.scoped(pool.acquire)" },
   { id: "ours-use", label: "ours: pool.use(() => Effect.void)" },
   { id: "ours-facade", label: "ours: Promise facade (createGenericPool)" },
+  { id: "keyed-use-1key", label: "ours keyed: pool.use(key, …), 1 key" },
+  { id: "keyed-use-100keys", label: "ours keyed: pool.use(key, …), 100 keys in turn" },
+  { id: "keyed-facade", label: "ours keyed: Promise facade (createKeyedPool), 1 key" },
   { id: "ours-use-nometrics", label: "ours: pool.use, metrics: false" },
   { id: "ours-facade-metrics", label: "ours: Promise facade, metrics: true" },
   { id: "ours-use-leak", label: "ours: pool.use, leak detection on" },
@@ -131,6 +134,7 @@ const OVERHEAD: ReadonlyArray<ContenderInfo> = [
 const CONTENTION: ReadonlyArray<ContenderInfo> = [
   { id: "ours-use", label: "ours: pool.use" },
   { id: "ours-facade", label: "ours: Promise facade" },
+  { id: "keyed-use", label: "ours keyed: pool.use(key, …), 10 keys, total cap 10" },
   { id: "effect-pool", label: "effect Pool" },
   { id: "generic-pool", label: "generic-pool" },
   { id: "tarn", label: "tarn" },
@@ -158,8 +162,15 @@ const E2E: ReadonlyArray<ContenderInfo> = [
   { id: "raw", label: "one raw mysql2 connection (no pool)" },
   { id: "ceiling-use", label: "ceiling: acquireUseRelease over a zero-cost pool" },
   { id: "ceiling-scoped", label: "ceiling: Effect.scoped + finalizer over a zero-cost pool" },
-  { id: "ceiling-sql", label: "ceiling: this SqlClient over a zero-cost pool" }
+  { id: "ceiling-sql", label: "ceiling: this SqlClient over a zero-cost pool" },
+  { id: "reset-never", label: "Pool.use, reset: \"never\"" },
+  { id: "reset-always", label: "Pool.use, reset: \"always\"" },
+  { id: "reset-uservar", label: "Pool.use + SET @v (reset: \"auto\": a reset per return)" },
+  { id: "reset-uservar-never", label: "Pool.use + SET @v, reset: \"never\"" },
+  { id: "interrupt-cost", label: "interrupted SELECT SLEEP: interrupt → connection usable (latency = that time)" }
 ]
+/** E2E contenders measured with one caller only. */
+const singleCaller: ReadonlySet<string> = new Set(["raw", "interrupt-cost"])
 
 /**
  * With BENCH_BASELINE, every `ours…` contender followed by its `…@base` twin
@@ -337,6 +348,9 @@ const overhead = async () => {
     ["facade vs hand-written pool", "ours-facade", "hand", undefined],
     ["facade vs tarn", "ours-facade", "tarn", undefined],
     ["use vs hand-written pool driven by fibers", "ours-use", "floor-effect-hand", undefined],
+    ["keyed use, 1 key vs pool.use", "keyed-use-1key", "ours-use", 0.85],
+    ["keyed use, 100 keys vs pool.use", "keyed-use-100keys", "ours-use", 0.85],
+    ["keyed facade vs facade", "keyed-facade", "ours-facade", 0.85],
     ["use: metrics on vs off", "ours-use", "ours-use-nometrics", 0.9],
     ["facade: metrics on vs off", "ours-facade-metrics", "ours-facade", 0.9],
     ["use: leak detection on vs off", "ours-use-leak", "ours-use", 0.8],
@@ -405,6 +419,7 @@ const contention = async () => {
     ["pool.use vs hand-written pool", "ours-use", "hand"],
     ["pool.use vs hand-written pool driven by fibers", "ours-use", "floor-effect-hand"],
     ["facade vs hand-written pool", "ours-facade", "hand"],
+    ["keyed (10 keys, total cap 10) vs pool.use", "keyed-use", "ours-use"],
     ["effect's Pool vs hand-written pool driven by fibers", "effect-pool", "floor-effect-hand"]
   ]
   const ratios = table(
@@ -416,6 +431,18 @@ const contention = async () => {
   )
   console.log(`\n${text}\n\n${ratios}\n`)
   sections.contention = `Ideal: ${Math.ceil(p.callers / p.size)} × ${p.holdMs} ms = ${Math.ceil(p.callers / p.size) * p.holdMs} ms. Wait = from asking to getting. All callers ask at once, in index order.\n\n${text}\n\n${ratios}`
+  {
+    const rs = (results["keyed-use"] ?? []).filter((r): r is ContentionResult => r !== undefined)
+    const fifo = rs.length > 0 && rs.every((r) => r.fifo)
+    const s = ratio(results, "keyed-use", "ours-use", total)
+    targets.push({
+      bench: "contention",
+      what: "keyed pool, 10 keys at a total cap of 10: total vs pool.use, FIFO across keys",
+      want: "≤ 1.2×, FIFO in every run",
+      got: `${fmtRatio(s)}, FIFO ${rs.filter((r) => r.fifo).length}/${rs.length}`,
+      met: s.n === 0 ? undefined : s.median <= 1.2 && fifo
+    })
+  }
   for (const id of ["ours-use", "ours-facade"]) {
     const rs = (results[id] ?? []).filter((r): r is ContentionResult => r !== undefined)
     const fifo = rs.length > 0 && rs.every((r) => r.fifo)
@@ -477,7 +504,7 @@ const e2e = async (url: string) => {
   const results = await runBench<E2eResult>(
     "e2e",
     list,
-    (id) => ({ url, callers: id === "raw" ? [1] : e2eCallers, ...e2eTiming } satisfies E2eParams),
+    (id) => ({ url, callers: singleCaller.has(id) ? [1] : e2eCallers, ...e2eTiming } satisfies E2eParams),
     { limitMs: 180_000 },
     (r) => r.runs.map((run) => `${fmtRate(run.perSecond)}/s p99 ${fmtMs(run.p99Ms)} ms @${run.callers}`).join("  ")
   )
@@ -522,7 +549,12 @@ const e2e = async (url: string) => {
     ["Pool.use vs raw connection (no pool)", "ours-use", "raw"],
     ["ceiling of Pool.use vs mysql2 pool.query", "ceiling-use", "mysql2-pool"],
     ["ceiling of scoped acquire vs effect's Pool", "ceiling-scoped", "effect-pool"],
-    ["ceiling of SqlClient vs MysqlClient", "ceiling-sql", "effect-sql-mysql2"]
+    ["ceiling of SqlClient vs MysqlClient", "ceiling-sql", "effect-sql-mysql2"],
+    ["Pool.use, reset auto (default) vs never", "ours-use", "reset-never"],
+    ["Pool.use, reset auto (default) vs always", "ours-use", "reset-always"],
+    ["SET @v per borrow: auto (resets) vs never", "reset-uservar", "reset-uservar-never"],
+    // Only with BENCH_BASELINE (before the reset modes): the cost of the per-borrow handle alone.
+    ...(baseline === undefined ? [] : [["Pool.use, reset never vs baseline Pool.use", "reset-never", `ours-use${BASE}`] as const])
   ]
   parts.push(table(
     ["throughput ratio (same repetition)", ...e2eCallers.map((n) => `${n} caller${n === 1 ? "" : "s"}`)],
@@ -532,6 +564,19 @@ const e2e = async (url: string) => {
         newOldLabel(c),
         ...e2eCallers.map((n) => fmtRatio(ratio(results, c.id, `${c.id}${BASE}`, at(n, (run) => run.perSecond))))
       ])
+    ]
+  ))
+  // What a reset costs the client per statement, and what one interrupted statement costs.
+  const cpu = (id: string, callers: number) => summarize(values(results, id, at(callers, (run) => run.cpuMicrosPerStatement)))
+  const interrupt = (f: (run: E2eRun) => number) => summarize(values(results, "interrupt-cost", at(1, f)))
+  parts.push(table(
+    ["reset and interrupt costs", "value"],
+    [
+      ...[16, 64].map((n) => [
+        `reset per return (SET @v per borrow, auto − never), ${n} callers: Node CPU µs/statement`,
+        `${fmtNum(cpu("reset-uservar", n).median - cpu("reset-uservar-never", n).median, 1)} (${fmtNum(cpu("reset-uservar", n).median, 1)} vs ${fmtNum(cpu("reset-uservar-never", n).median, 1)})`
+      ]),
+      ["one interrupted statement: interrupt → connection usable again, p50 / p99 ms", `${fmtMs(interrupt((r) => r.p50Ms).median)} / ${fmtMs(interrupt((r) => r.p99Ms).median)}`]
     ]
   ))
   const text = parts.join("\n\n")
@@ -546,6 +591,9 @@ const e2e = async (url: string) => {
     const s = ratio(results, a, b, perSecond)
     const c = ratio(results, ceiling, b, perSecond)
     addTarget("e2e", what, want, s, ok, `${fmtRatio(s)}; ceiling ${c.n === 0 ? "–" : `${fmtNum(c.median)}×`}`)
+  }
+  for (const callers of [16, 64]) {
+    addTarget("e2e", `Pool.use, reset "auto" vs "never", ${callers} callers: throughput`, "≥ 0.95×", ratio(results, "ours-use", "reset-never", at(callers, (run) => run.perSecond)), (m) => m >= 0.95)
   }
   for (const callers of [16, 64]) {
     withCeiling(`Pool.use vs mysql2 pool.query, ${callers} callers: throughput`, "≥ 1.0×", "ours-use", "ceiling-use", "mysql2-pool", callers, (m) => m >= 1)

@@ -19,11 +19,15 @@ import type { PoolStats } from "../core/ConnectionPool.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import * as PoolOptionsModule from "../core/PoolOptions.js"
 import type { PoolOptions } from "../core/PoolOptions.js"
+import { ConnectionReleasedError } from "../mysql/ConnectionReleasedError.js"
 import type { PooledConnection, Row, StatementResult } from "../mysql/MySqlConnection.js"
 import * as MySqlPool from "../mysql/MySqlPool.js"
 import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
 // Installs metrics, leak detection and events for the facade's pools too.
 import "../observability/Observability.js"
+import * as KeyedConnectionPool from "../keyed/KeyedConnectionPool.js"
+import type { KeyedPoolOptions, KeyedPoolStats } from "../keyed/KeyedConnectionPool.js"
+import { KeyedPromisePool } from "./internal/keyedPromisePool.js"
 import { LeaseHandle, openInScope, PromisePool } from "./internal/promisePool.js"
 
 /**
@@ -35,6 +39,8 @@ import { LeaseHandle, openInScope, PromisePool } from "./internal/promisePool.js
 export { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../core/PoolError.js"
 /** @since 0.1.0 */
 export { SqlError } from "@effect/sql/SqlError"
+/** @since 0.1.0 */
+export { ConnectionReleasedError } from "../mysql/ConnectionReleasedError.js"
 /** @since 0.1.0 */
 export type { QueryResult, ResultHeader, Row, StatementResult } from "../mysql/MySqlConnection.js"
 /** @since 0.1.0 */
@@ -83,7 +89,7 @@ const logLevels: { readonly [K in FacadeLogLevel]: LogLevel.LogLevel } = {
 /**
  * Options for `createPool`: MySQL connection options (`host`, `port`, `user`,
  * `password`, `database` or aiomysql's `db`, `socketPath` or `unix_socket`,
- * ...), pool options, `echo`, `resetOnRelease`.
+ * ...), pool options, `echo`, `reset` (`resetOnRelease`), `initStatements`.
  *
  * @since 0.1.0
  */
@@ -114,7 +120,9 @@ export interface PromiseConnection extends AsyncDisposable {
    * Run a statement (text protocol). `A` is the caller's assertion of what
    * it returns, not checked: rows by default (`query<ReadonlyArray<User>>`,
    * `User` an interface or a type), `ResultHeader` for INSERT, UPDATE,
-   * DELETE and DDL (`query<ResultHeader>("INSERT …")`).
+   * DELETE and DDL (`query<ResultHeader>("INSERT …")`). After `release()`
+   * it rejects at once with `ConnectionReleasedError` (so do `execute` and
+   * `raw`): the connection may be someone else's by then.
    */
   query<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A>
   /** Run a statement as a prepared statement (binary protocol); `A` as for `query`. */
@@ -202,19 +210,29 @@ export interface PromiseConnectionManager<A> {
   readonly onRelease?: ((conn: A) => Promise<void>) | undefined
 }
 
-/** One borrow of a MySQL connection: a lease whose value is the pooled connection. */
+/**
+ * One borrow of a MySQL connection: a lease whose value is the pooled
+ * connection. Once released (its entry cleared) it refuses everything with
+ * `ConnectionReleasedError` and never reaches the connection again.
+ */
 class PromiseConnectionHandle extends LeaseHandle<PooledConnection> implements PromiseConnection {
   get threadId() {
     return this.value.threadId
   }
   get raw() {
+    if (this.entry === undefined) throw this.released("raw")
     return this.value.raw
   }
   query<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
+    if (this.entry === undefined) return Promise.reject(this.released("query"))
     return this.value.runPromise("query", sql, params) as Promise<A>
   }
   execute<A extends StatementResult = ReadonlyArray<Row>>(sql: string, params?: ReadonlyArray<unknown>): Promise<A> {
+    if (this.entry === undefined) return Promise.reject(this.released("execute"))
     return this.value.runPromise("execute", sql, params) as Promise<A>
+  }
+  private released(operation: string): ConnectionReleasedError {
+    return new ConnectionReleasedError({ threadId: this.value.threadId, operation })
   }
   /** The connection's own view (thread id, state, server; never its config) and whether it was released. */
   override toJSON(): object {
@@ -397,3 +415,91 @@ export const createGenericPool = async <A>(
   )
   return new PromisePool<A, LeaseHandle<A>>(pool, scope, (entry, owner) => new LeaseHandle(entry, entry.conn, owner), logLevel)
 }
+
+/**
+ * How a keyed pool opens, checks, resets and closes connections to each key,
+ * with promises (each hook is told the key).
+ *
+ * @since 0.1.0
+ */
+export interface PromiseKeyedConnectionManager<K, A> {
+  readonly create: (key: K) => Promise<A>
+  readonly dispose: (conn: A, key: K) => Promise<void> | void
+  readonly isAlive?: ((conn: A, key: K) => Promise<boolean>) | undefined
+  readonly onAcquire?: ((conn: A, key: K) => Promise<void>) | undefined
+  readonly onRelease?: ((conn: A, key: K) => Promise<void>) | undefined
+}
+
+/**
+ * A keyed pool for code not written in Effect: `acquire(key)`, `release`,
+ * `await using`, and the unkeyed facade's shutdown names.
+ *
+ * @since 0.1.0
+ */
+export interface KeyedPromisePoolApi<K, A> extends AsyncDisposable {
+  readonly name: string
+  /** True once `close` or `terminate` was called. */
+  readonly closed: boolean
+  /** `{ total, keys }`: the counts over every key and per key. */
+  readonly stats: KeyedPoolStats<K>
+  statsFor(key: K): PoolStats
+  /** Borrow a connection to `key`; rejects with `PoolTimeoutError`, `PoolClosedError` or (a bad `forKey`) `PoolConfigError`. */
+  acquire(key: K): Promise<Lease<A>>
+  /** Give back what `acquire` returned. Releasing twice does nothing. */
+  release(lease: Lease<A>): Promise<void>
+  /** Retire one key's connections, or every key's. */
+  clear(key?: K): Promise<void>
+  close(): void
+  terminate(): void
+  waitClosed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Open a keyed pool from a manager written with promises. Options as
+ * `KeyedConnectionPool.make`'s (`totalMaxSize`, `forKey`, every core option
+ * per key), plus `minsize`/`maxsize` and `logLevel`.
+ *
+ * @example
+ * ```ts
+ * import { createKeyedPool } from "effect-connection-pool/promise"
+ *
+ * const pool = await createKeyedPool(
+ *   { create: async (host: string) => ({ host }), dispose: async () => {} },
+ *   { maxsize: 2, totalMaxSize: 10 }
+ * )
+ * {
+ *   await using lease = await pool.acquire("10.0.0.1")
+ *   console.log(lease.value.host)
+ * }
+ * pool.close()
+ * await pool.waitClosed()
+ * ```
+ * @since 0.1.0
+ */
+export const createKeyedPool = async <K, A>(
+  manager: PromiseKeyedConnectionManager<K, A>,
+  options: KeyedPoolOptions<K> & AiomysqlNames = {}
+): Promise<KeyedPromisePoolApi<K, A>> => {
+  const lift = <X>(f: () => Promise<X>) => Effect.tryPromise({ try: f, catch: (error) => error })
+  const { isAlive, onAcquire, onRelease } = manager
+  const effectManager: KeyedConnectionPool.KeyedConnectionManager<K, A, unknown> = {
+    create: (key) => lift(() => manager.create(key)),
+    dispose: (conn, key) =>
+      Effect.catchAll(lift(async () => manager.dispose(conn, key)), (error) => Effect.logWarning("dispose failed; ignored", error)),
+    isAlive: isAlive === undefined ? undefined : (conn, key) => lift(() => isAlive(conn, key)),
+    onAcquire: onAcquire === undefined ? undefined : (conn, key) => lift(() => onAcquire(conn, key)),
+    onRelease: onRelease === undefined ? undefined : (conn, key) => lift(() => onRelease(conn, key))
+  }
+  const known = [...PoolOptionsModule.table.map((option) => option.name), "totalMaxSize", "metricsByKey", "forKey", ...facadeKeys]
+  const { logLevel, options: poolOptions, written } = translate(options, known)
+  const { pool, scope } = await openInScope(
+    Effect.mapError(
+      KeyedConnectionPool.make(effectManager, withFacadeDefaults(poolOptions) as KeyedPoolOptions<K>),
+      asWritten(written)
+    ),
+    logLevel
+  )
+  return new KeyedPromisePool<K, A>(pool, scope, logLevel)
+}
+
