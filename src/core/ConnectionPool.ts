@@ -25,6 +25,15 @@ import type { PoolOptions } from "./PoolOptions.js"
  *   it comes back (roll back, reset session state). A failing `onRelease`
  *   disposes the connection instead of pooling it. `isDirty`, a synchronous
  *   check, lets a clean connection skip `onRelease`.
+ * - Every hook but `create` (bounded by `connectTimeout`) runs under
+ *   `validationTimeout`, so a hook that never answers cannot hold a caller:
+ *   past it an `isAlive` counts as dead; an `onAcquire` or `onRelease` is
+ *   interrupted and its connection closed (reason `"error"`), and the caller
+ *   goes on (`use` returns its value; a borrow tries another connection
+ *   within `acquireTimeout`); a `dispose` is abandoned, interrupted in the
+ *   background. A connection being disposed no longer counts against
+ *   `maxSize`, though it may still be open on the server until its dispose
+ *   ends: a dispose that hangs must not shrink the pool for good.
  *
  * @example
  * ```ts
@@ -192,7 +201,10 @@ export interface ConnectionPool<A, E = never> {
    * Graceful shutdown: new and waiting acquires fail with `PoolClosedError`,
    * idle connections are disposed, then this waits (at most `closeTimeout`,
    * after which it terminates) for every borrowed connection to come back and
-   * be disposed. Runs when the pool's scope closes; safe to call twice.
+   * be disposed. Each dispose is bounded by `validationTimeout`, so a dispose
+   * that never answers holds the close at most that long: the close ends by
+   * `closeTimeout`, plus at most one `validationTimeout` for the connections
+   * it terminates then. Runs when the pool's scope closes; safe to call twice.
    *
    * @example
    * ```ts

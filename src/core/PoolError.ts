@@ -32,6 +32,8 @@ export class PoolConfigError extends Data.TaggedError("PoolConfigError")<{
   readonly value: unknown
   /** What the option accepts. */
   readonly expected: string
+  /** What made the value unreadable, when something else did (the environment's `ConfigError`). */
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `Invalid pool option ${this.option}: ${showValue(this.value)} (expected ${this.expected})`

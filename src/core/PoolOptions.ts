@@ -48,7 +48,14 @@ export interface PoolOptions {
   readonly idleTimeout?: Duration.DurationInput
   /** A connection idle (unchecked) longer than this is checked with `isAlive` before it is handed out. */
   readonly validateAfterIdle?: Duration.DurationInput
-  /** Upper bound on one `isAlive` check; a check that runs out counts as dead. */
+  /**
+   * Upper bound on each run of a manager's hook: `isAlive`, `onAcquire`,
+   * `onRelease` and `dispose`. A check that runs out counts as dead; a
+   * connection whose `onAcquire` or `onRelease` runs out is closed (its state
+   * is unknown) and its caller goes on (`use` returns, `acquire` tries another
+   * connection within `acquireTimeout`); a `dispose` that runs out is
+   * abandoned, so it holds neither `maxSize` nor `close`.
+   */
   readonly validationTimeout?: Duration.DurationInput
   /**
    * Idle connections not checked for this long are checked with `isAlive` in

@@ -12,6 +12,7 @@ import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { PoolClosedError, PoolTimeoutError } from "../PoolError.js"
+import { bounded } from "./bounded.js"
 import type { Engine, Entry, Waiter } from "./engine.js"
 import type { Queued } from "./waiterQueue.js"
 
@@ -64,9 +65,13 @@ const validationDue = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): boole
   return validateAfterIdle === 0 || engine.now() - entry.lastAliveAt > validateAfterIdle
 }
 
-/** `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead. */
+/**
+ * `isAlive` bounded by `validationTimeout`; a failure or a timeout means dead.
+ * The check is interruptible even for a caller that is not, or the timeout
+ * would wait for a check that never answers.
+ */
 export const check = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effect.Effect<boolean> =>
-  engine.provide(engine.manager.isAlive!(entry.conn)).pipe(
+  Effect.interruptible(engine.provide(engine.manager.isAlive!(entry.conn))).pipe(
     Effect.timeout(engine.options.validationTimeout),
     Effect.catchAllCause(() => Effect.succeed(false))
   )
@@ -156,11 +161,11 @@ export const attempt = <A, E, R>(
     }
     const entry = state.held
     state.hookRunning = true
-    return Effect.flatMap(prepare(engine, entry, state.fromIdle), (ok) => {
+    return Effect.flatMap(prepare(engine, entry, state.fromIdle), (verdict) => {
       state.hookRunning = false
-      if (ok) return Effect.succeed(entry)
+      if (verdict === "ok") return Effect.succeed(entry)
       state.held = undefined
-      engine.discard(entry, "dead")
+      engine.discard(entry, verdict)
       return loop
     })
   })
@@ -173,26 +178,40 @@ export const attempt = <A, E, R>(
   return restore(first === undefined ? engine.observer.traceWait(bounded, (entry) => entry) : bounded).pipe(Effect.onExit((exit) => Effect.sync(() => settle(engine, state, exit))))
 }
 
+/** What `prepare` found: hand it out, or close it for this reason and try another. */
+type Verdict = "ok" | "dead" | "error"
+
+const ok: Effect.Effect<Verdict> = Effect.succeed("ok")
+const dead: Effect.Effect<Verdict> = Effect.succeed("dead")
+const error: Effect.Effect<Verdict> = Effect.succeed("error")
+
 /**
  * Check a connection before handing it out. A connection that was idle is
  * validated, and if it (or `onAcquire`) fails, the caller tries another. A
  * connection just opened or just returned skips validation, and an
- * `onAcquire` failure on it reaches the caller.
+ * `onAcquire` failure on it reaches the caller. An `onAcquire` that runs past
+ * `validationTimeout` (see `bounded`) leaves the connection in
+ * an unknown state, fresh or not: it is closed and the caller tries another,
+ * all within its `acquireTimeout`.
  */
-const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: boolean): Effect.Effect<boolean, E> => {
+const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: boolean): Effect.Effect<Verdict, E> => {
   const { isAlive, onAcquire } = engine.manager
   const validate = fromIdle && isAlive !== undefined && validationDue(engine, entry)
-  const checked: Effect.Effect<boolean> = validate ?
-    Effect.tap(check(engine, entry), (ok) => {
-      if (ok) entry.lastAliveAt = engine.now()
+  const checked: Effect.Effect<Verdict> = validate ?
+    Effect.map(check(engine, entry), (alive) => {
+      if (alive) entry.lastAliveAt = engine.now()
       else engine.observer.validationFailed(entry)
+      return alive ? "ok" : "dead"
     }) :
-    Effect.succeed(true)
+    ok
   if (onAcquire === undefined) return checked
-  return Effect.flatMap(checked, (ok) => {
-    if (!ok) return Effect.succeed(false)
-    const hook = Effect.as(engine.provide(onAcquire(entry.conn)), true)
-    return fromIdle ? Effect.orElseSucceed(hook, () => false) : hook
+  return Effect.flatMap(checked, (verdict) => {
+    if (verdict !== "ok") return dead
+    return Effect.flatMap(bounded(engine, onAcquire(entry.conn)), (exit): Effect.Effect<Verdict, E> => {
+      if (exit === undefined) return error
+      if (Exit.isSuccess(exit)) return ok
+      return fromIdle ? dead : Effect.failCause(exit.cause)
+    })
   })
 }
 

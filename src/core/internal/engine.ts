@@ -464,7 +464,15 @@ export class Engine<A, E = unknown, R = never> {
     this.destroy(entry, reason)
   }
 
-  /** Close one connection (already out of the idle stack and the counts) in the background, then top up. */
+  /**
+   * Close one connection (already out of the idle stack and the counts) in the
+   * background, then top up. It stops counting against `maxSize` at once,
+   * though it may still be open on the server until `dispose` is done: a
+   * dispose that hangs must not shrink the pool for good. A dispose still
+   * running after `validationTimeout` is abandoned: the pool stops waiting
+   * for it (a close is not held) and interrupts it in the background. The
+   * timer is started only for a dispose that did not finish at once.
+   */
   destroy(entry: Entry<A>, reason: CloseReason): void {
     if (entry.state === "disposed") return
     entry.state = "disposed"
@@ -472,15 +480,36 @@ export class Engine<A, E = unknown, R = never> {
     this.observer.closed(entry, reason)
     this.disposing++
     this.group?.give(this)
-    this.run(
+    let running = true
+    let timer: Fiber.RuntimeFiber<void> | undefined
+    const settle = (): boolean => {
+      if (!running) return false
+      running = false
+      this.disposing--
+      this.checkDrained()
+      return true
+    }
+    const disposal = this.run(
       this.manager.dispose(entry.conn).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("ConnectionPool: dispose failed; ignored", cause)),
         Effect.ensuring(Effect.sync(() => {
-          this.disposing--
-          this.checkDrained()
+          if (settle()) timer?.unsafeInterruptAsFork(FiberId.none)
         }))
       )
     )
+    if (running) {
+      const timeout = this.options.validationTimeout
+      timer = this.run(Effect.zipRight(
+        Effect.sleep(timeout),
+        Effect.suspend(() => {
+          if (!settle()) return Effect.void
+          disposal.unsafeInterruptAsFork(FiberId.none)
+          return Effect.logWarning(
+            `ConnectionPool: dispose of connection ${entry.id} did not complete within validationTimeout (${timeout} ms); abandoned`
+          )
+        })
+      ))
+    }
     this.growth.fill()
   }
 

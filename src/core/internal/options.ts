@@ -10,9 +10,9 @@ import * as Option from "effect/Option"
 import { PoolConfigError } from "../PoolError.js"
 
 /**
- * What an option accepts: a whole number ≥ 0, a finite duration (> 0 or ≥ 0),
- * the leak-detection threshold (0, or a duration ≥ 2 seconds), a name (a
- * non-empty string), or a flag (true or false).
+ * What an option accepts: a whole number ≥ 0, a duration (> 0 or ≥ 0, at
+ * most `MAX_DURATION_MILLIS`), the leak-detection threshold (0, or a duration
+ * ≥ 2 seconds), a name (a non-empty string), or a flag (true or false).
  */
 export type OptionBound =
   | "count"
@@ -70,16 +70,16 @@ export const optionTable = [
     "positiveDuration",
     30_000,
     "30 seconds",
-    "> 0",
+    "> 0, ≤ 2³¹−1 ms (24.8 days)",
     "upper bound on `acquire`/`use`: waiting, opening and validating together"
   ),
-  spec("connectTimeout", "positiveDuration", 10_000, "10 seconds", "> 0", "upper bound on one `create`"),
+  spec("connectTimeout", "positiveDuration", 10_000, "10 seconds", "> 0, ≤ 2³¹−1 ms (24.8 days)", "upper bound on one `create`"),
   spec(
     "maxLifetime",
     "nonNegativeDuration",
     30 * 60_000,
     "30 minutes",
-    "≥ 0; 0 = never",
+    "≥ 0, ≤ 2³¹−1 ms (24.8 days); 0 = never",
     "a connection is replaced once this old (up to 2.5 % early, drawn per connection); never while in use"
   ),
   spec(
@@ -87,7 +87,7 @@ export const optionTable = [
     "nonNegativeDuration",
     10 * 60_000,
     "10 minutes",
-    "≥ 0; 0 = never",
+    "≥ 0, ≤ 2³¹−1 ms (24.8 days); 0 = never",
     "idle connections above `minSize` are closed after this long"
   ),
   spec(
@@ -95,7 +95,7 @@ export const optionTable = [
     "nonNegativeDuration",
     500,
     "500 millis",
-    "≥ 0; 0 = every borrow",
+    "≥ 0, ≤ 2³¹−1 ms (24.8 days); 0 = every borrow",
     "a connection unchecked for longer is checked with `isAlive` before it is handed out"
   ),
   spec(
@@ -103,15 +103,15 @@ export const optionTable = [
     "positiveDuration",
     5_000,
     "5 seconds",
-    "> 0",
-    "upper bound on one `isAlive`; running out counts as dead"
+    "> 0, ≤ 2³¹−1 ms (24.8 days)",
+    "upper bound on each run of a hook (`isAlive`, `onAcquire`, `onRelease`, `dispose`); past it the connection is closed (a check counts as dead) and the caller goes on. Too short closes connections whose reset is merely slow"
   ),
   spec(
     "keepaliveInterval",
     "nonNegativeDuration",
     0,
     "0 (off)",
-    "≥ 0; 0 = off",
+    "≥ 0, ≤ 2³¹−1 ms (24.8 days); 0 = off",
     "idle connections are checked this often in the background"
   ),
   spec(
@@ -119,7 +119,7 @@ export const optionTable = [
     "positiveDuration",
     30_000,
     "30 seconds",
-    "> 0",
+    "> 0, ≤ 2³¹−1 ms (24.8 days)",
     "how long `close` waits for borrowed connections before it terminates"
   ),
   spec(
@@ -127,7 +127,7 @@ export const optionTable = [
     "leakThreshold",
     0,
     "0 (off)",
-    "0, or ≥ 2 seconds and ≤ `maxLifetime` (unless that is 0)",
+    "0, or ≥ 2 seconds and ≤ `maxLifetime` (unless that is 0) and 2³¹−1 ms",
     "a connection borrowed longer is reported once as a suspected leak, with the borrower's stack; never taken back"
   ),
   spec(
@@ -163,12 +163,20 @@ export const optionNames: ReadonlySet<string> = new Set(optionTable.map((option)
 
 const expected: Record<OptionBound, string> = {
   count: "a whole number >= 0",
-  positiveDuration: "a finite duration > 0",
-  nonNegativeDuration: "a finite duration >= 0",
-  leakThreshold: "0 (off) or a finite duration >= 2 seconds",
+  positiveDuration: "a duration > 0 and <= 2147483647 ms (24.8 days, what timers can hold)",
+  nonNegativeDuration: "a duration >= 0 and <= 2147483647 ms (24.8 days, what timers can hold)",
+  leakThreshold: "0 (off) or a duration >= 2 seconds and <= 2147483647 ms (24.8 days)",
   name: "a non-empty string",
   flag: "true or false"
 }
+
+/**
+ * The longest duration an option takes: Node's timers hold a signed 32-bit
+ * number of milliseconds, and a longer one fires after 1 ms instead (mysql2's
+ * connect timer would fail every connect at once); Effect's own clock never
+ * fires one at all. Longer is a `PoolConfigError`, not a silent clamp.
+ */
+export const MAX_DURATION_MILLIS = 2 ** 31 - 1
 
 /** HikariCP's floor: below it, ordinary slow work would be reported as leaks. */
 export const LEAK_THRESHOLD_MIN_MILLIS = 2_000
@@ -202,7 +210,7 @@ const durationMillis = (value: unknown): number | undefined => {
   const decoded = Duration.decodeUnknown(value)
   if (Option.isNone(decoded) || !Duration.isFinite(decoded.value)) return undefined
   const millis = Duration.toMillis(decoded.value)
-  return Number.isFinite(millis) && millis >= 0 ? millis : undefined
+  return Number.isFinite(millis) && millis >= 0 && millis <= MAX_DURATION_MILLIS ? millis : undefined
 }
 
 const configError = (option: string, value: unknown, expectedText: string) =>
