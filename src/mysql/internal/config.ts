@@ -56,27 +56,75 @@ const bad = (option: string, value: unknown, expected: string) =>
 // URL parsing
 // ---------------------------------------------------------------------------
 
-/** Parse `mysql://user:password@host:port/database`; the password never appears in an error. */
+/**
+ * The URL as an error may show it: everything from after `user:` up to the
+ * last `@` is `***`. The last, because an unencoded `@` may be part of the
+ * password (`u:hunter@2x@h`), and so may `/`, `?`, `#` and `:`, which end the
+ * authority for a URL parser and leave the rest of the password in the path.
+ * A text with no `@` has no credentials to hide.
+ */
+export const maskUrl = (raw: string): string => {
+  const at = raw.lastIndexOf("@")
+  if (at === -1) return raw
+  // The credentials start after `scheme://`, or at the start when there is no scheme (`u:pw@h`).
+  const start = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0].length ?? 0
+  const colon = raw.indexOf(":", start)
+  // No `:` in the credentials: the user alone, no password to hide.
+  return colon === -1 || colon > at ? raw : `${raw.slice(0, colon + 1)}***${raw.slice(at)}`
+}
+
+const urlShape = "a URL like mysql://user:password@host:3306/database"
+
+/** Percent-decoding that reports a stray `%` instead of throwing `URIError`. */
+const decode = (part: string): string | undefined => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Parse `mysql://user:password@host:port/database`. Every error shows the URL
+ * through `maskUrl`, so no part of the password appears. A URL without a host
+ * (`mysql://`, `mysql:///test`) parses with no host: `targetOf` rejects it
+ * unless `host` or `socketPath` is given beside it.
+ */
 export const parseUrl = (raw: string): Effect.Effect<UrlParts, PoolConfigError> => {
-  const masked = raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
-  const expected = "a URL like mysql://user:password@host:3306/database"
+  const masked = maskUrl(raw)
+  const badUrl = (expected: string) => bad("url", masked, expected)
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    return bad("url", masked, expected)
+    return badUrl(
+      /@[/?#]|@$/.test(raw) ?
+        `${urlShape} with a host` :
+        `${urlShape} (a /, @, ?, # or : in the password must be percent-encoded: %2F, %40, %3F, %23, %3A)`
+    )
   }
-  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") return bad("url", masked, expected)
+  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") return badUrl(urlShape)
   if (url.search !== "" || url.hash !== "") {
-    return bad("url", masked, `${expected}, without query parameters (use the config fields instead)`)
+    return badUrl(
+      `${urlShape}, without query parameters (use the config fields instead; a ? or # in the password must be percent-encoded: %3F, %23)`
+    )
+  }
+  // An unencoded `/` in the password ends the authority early: `u:1234/pw@h/db` parses as host `u`, port 1234.
+  if (url.pathname.includes("@") || url.pathname.slice(1).includes("/")) {
+    return badUrl(`${urlShape}, with one database name (a / or @ in the password must be percent-encoded: %2F, %40)`)
+  }
+  const user = decode(url.username)
+  const password = decode(url.password)
+  const database = decode(url.pathname.replace(/^\//, ""))
+  if (user === undefined || password === undefined || database === undefined) {
+    return badUrl(`${urlShape}, each % followed by two hex digits (a % in the password is written %25)`)
   }
   const port = url.port === "" ? undefined : Number(url.port)
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ""))
   return Effect.succeed({
     host: url.hostname.replace(/^\[(.*)\]$/, "$1") || undefined,
     port,
-    user: url.username === "" ? undefined : decodeURIComponent(url.username),
-    password: url.password === "" ? undefined : decodeURIComponent(url.password),
+    user: user === "" ? undefined : user,
+    password: password === "" ? undefined : password,
     database: database === "" ? undefined : database
   })
 }
@@ -150,7 +198,15 @@ const resetModeOf = (config: MySqlPoolConfig): Effect.Effect<mysqlConnection.Res
 }
 
 /** Where to connect: fields given beside the URL override its parts; the port is checked here. */
-const targetOf = (config: MySqlPoolConfig, fromUrl: UrlParts): Effect.Effect<Target, PoolConfigError> => {
+const targetOf = (
+  config: MySqlPoolConfig,
+  rawUrl: string | undefined,
+  fromUrl: UrlParts
+): Effect.Effect<Target, PoolConfigError> => {
+  // `mysql:///test` would otherwise mean localhost without anyone having said so.
+  if (rawUrl !== undefined && fromUrl.host === undefined && config.host === undefined && config.socketPath === undefined) {
+    return bad("url", maskUrl(rawUrl), `${urlShape} with a host (or host or socketPath given beside it)`)
+  }
   const port = config.port ?? fromUrl.port ?? 3306
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
     return bad("port", config.port ?? port, "a whole number from 1 to 65535")
@@ -248,7 +304,7 @@ export const resolveConfig = (config: MySqlPoolConfig): Effect.Effect<ResolvedCo
     const fromUrl: UrlParts = rawUrl === undefined ? {} : yield* parseUrl(rawUrl)
     yield* checkFields(config)
     const reset = yield* resetModeOf(config)
-    const target = yield* targetOf(config, fromUrl)
+    const target = yield* targetOf(config, rawUrl, fromUrl)
     const checked: Checked = { config, pool, target }
     return {
       pool: pool.name === undefined ? { ...pool, name: defaultName(config, target) } : pool,
