@@ -112,7 +112,9 @@ export interface MySqlConnection {
   ) => Effect.Effect<A, SqlError>
   /**
    * Run a statement as a server-side prepared statement (binary protocol),
-   * cached per connection. `A` as for `query`.
+   * cached per connection (at most `maxPreparedStatements`, least recently
+   * used closed first; one with more than 32 placeholders is closed at
+   * once). `A` as for `query`.
    */
   readonly execute: <A extends StatementResult = ReadonlyArray<Row>>(
     sql: string,
@@ -180,11 +182,18 @@ export interface PooledConnection extends MySqlConnection {
    * Run a statement the caller cannot interrupt (transaction control: BEGIN,
    * COMMIT, ROLLBACK), bounded by the connection itself: past the pool's
    * `validationTimeout` the connection is destroyed and the statement fails.
+   * A COMMIT or ROLLBACK (to a savepoint too) that fails also destroys it:
+   * what its session holds is then unknown, and the server rolls back.
    */
   readonly runControl: (sql: string) => Effect.Effect<unknown, SqlError>
   /**
-   * Stream a query's rows with backpressure. A stream abandoned half-way
-   * leaves the connection unusable (unread rows on the wire).
+   * Stream a query's rows with backpressure (at most 1,024 unread rows are
+   * held; then the socket waits for the consumer). A stream abandoned
+   * half-way has its statement stopped (`KILL QUERY`, the rest of its rows
+   * dropped) before its scope closes, and the connection stays usable (it
+   * is destroyed if that cannot be confirmed within the pool's
+   * `validationTimeout`). While it is open, every other statement on the
+   * connection fails at once with a `SqlError`.
    */
   readonly stream: (sql: string, params: ReadonlyArray<unknown>) => Stream.Stream<unknown, SqlError>
   /**

@@ -27,7 +27,8 @@ import type * as ConnectionPool from "../core/ConnectionPool.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import type * as PoolOptions from "../core/PoolOptions.js"
 import type { LendingPool } from "./internal/borrowed.js"
-import { resolveConfig } from "./internal/config.js"
+import { resolveConfig, type ResolvedConfig } from "./internal/config.js"
+import { withCounts } from "./internal/counts.js"
 import * as mysqlConnection from "./internal/connection.js"
 import * as optionTable from "./internal/options.js"
 import * as mysqlPool from "./internal/pool.js"
@@ -123,6 +124,24 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
    * environment: `MYSQL_POOL_INIT_SQL`, statements separated by `;`.
    */
   readonly initStatements?: ReadonlyArray<string> | undefined
+  /**
+   * How many prepared statements each connection keeps (`execute` and the
+   * `SqlClient` prepare every statement), least recently used closed first
+   * on the server (COM_STMT_CLOSE). Default 256, from 0 (none kept: each is
+   * prepared and closed) to 1,048,576. From the environment:
+   * `MYSQL_POOL_MAX_PREPARED_STATEMENTS`.
+   *
+   * The server's `max_prepared_stmt_count` (default 16,382) is for all its
+   * clients together, and once it is reached every new PREPARE on the server
+   * fails: keep `maxSize × maxPreparedStatements`, summed over every pool on
+   * that server, well below it (10 × 256 = 2,560 for one default pool). A
+   * statement with more than 32 placeholders (`sql.in(...)` lists,
+   * multi-row INSERTs: one text per length) is prepared and closed at once,
+   * so one-off texts never push the repeated ones out. When the server
+   * refuses a PREPARE anyway (error 1461), the connection closes its own
+   * statements and tries once more.
+   */
+  readonly maxPreparedStatements?: number | undefined
   /** Extra attributes for the `SqlClient`'s spans. */
   readonly spanAttributes?: Record<string, unknown> | undefined
   /** Rename result columns (e.g. `String.snakeToCamel`) in the `SqlClient`. */
@@ -177,7 +196,15 @@ export const configKeys: ReadonlyArray<string> = optionTable.knownKeys
 export const make = (
   config: MySqlPoolConfig
 ): Effect.Effect<ConnectionPool.ConnectionPool<PooledConnection, SqlError>, PoolConfigError | SqlError, Scope.Scope> =>
-  Effect.map(mysqlPool.make(config), ({ pool }) => asPublic(pool))
+  Effect.map(makeChecked(config), ({ pool }) => asPublic(pool))
+
+/** `resolveConfig` with the `count` options (`maxPreparedStatements`) checked and passed on. */
+const resolveChecked = (config: MySqlPoolConfig): Effect.Effect<ResolvedConfig, PoolConfigError> =>
+  Effect.flatMap(resolveConfig(config), (resolved) => withCounts(config, resolved))
+
+/** The checked pool, and the resolved config for the clients built on it. */
+const makeChecked = (config: MySqlPoolConfig) =>
+  Effect.flatMap(resolveChecked(config), (resolved) => Effect.map(mysqlPool.open(resolved), (pool) => ({ pool, resolved })))
 
 /**
  * The `ConnectionManager` the pool of `make` uses (open, ping, roll back or
@@ -212,7 +239,7 @@ export const makeManager = (
   config: MySqlPoolConfig
 ): Effect.Effect<ConnectionPool.ConnectionManager<PooledConnection, SqlError>, PoolConfigError> =>
   Effect.map(
-    resolveConfig(config),
+    resolveChecked(config),
     // No pool owns these connections, so nobody to tell when one is dropped (and no close
     // for the kill connection, which closes itself once idle).
     (resolved) =>
@@ -241,7 +268,9 @@ export interface SqlClientOptions {
  * `make`, or your own). Each statement borrows a connection for its own span;
  * `withTransaction` pins one for the whole transaction (an interrupted
  * statement there is stopped on the server with `KILL QUERY`, then the
- * transaction is rolled back); a stream holds its connection until it ends;
+ * transaction is rolled back; a COMMIT or ROLLBACK that fails is a
+ * `SqlError`, never a defect, and destroys its connection); a stream holds
+ * its connection until it ends (abandoned, its statement is stopped);
  * pool timeouts, a closed pool and a connection used after its borrow
  * surface as `SqlError` with the pool's error as `cause`.
  *
@@ -301,7 +330,7 @@ export const layer = (
   Layer.scopedContext(
     Effect.gen(function*() {
       // `make`, keeping the resolved config for the clients.
-      const made = yield* mysqlPool.make(config)
+      const made = yield* makeChecked(config)
       const pool = asPublic(made.pool)
       const client = yield* makeSqlClient(pool, {
         spanAttributes: made.resolved.spanAttributes,
@@ -353,11 +382,18 @@ export const layerConfig = (
  *   `MYSQL_POOL_ACQUIRE_TIMEOUT`, `MYSQL_POOL_CONNECT_TIMEOUT`,
  *   `MYSQL_POOL_MAX_LIFETIME`, `MYSQL_POOL_IDLE_TIMEOUT`,
  *   `MYSQL_POOL_VALIDATE_AFTER_IDLE`, `MYSQL_POOL_VALIDATION_TIMEOUT`,
- *   `MYSQL_POOL_KEEPALIVE_INTERVAL`, `MYSQL_POOL_CLOSE_TIMEOUT` (durations
- *   such as `30 seconds`);
+ *   `MYSQL_POOL_KEEPALIVE_INTERVAL`, `MYSQL_POOL_CLOSE_TIMEOUT`,
+ *   `MYSQL_POOL_LEAK_DETECTION_THRESHOLD` (durations: a number of
+ *   milliseconds such as `5000`, or `30 seconds`), `MYSQL_POOL_NAME`,
+ *   `MYSQL_POOL_METRICS`;
  * - `MYSQL_ECHO`, `MYSQL_RESET_ON_RELEASE` (true/false), `MYSQL_POOL_RESET`
  *   (`auto`, `always` or `never`), `MYSQL_POOL_INIT_SQL` (statements
  *   separated by `;`).
+ *
+ * An empty variable (`MYSQL_POOL_MAX_SIZE=`, as container env files write
+ * an unset one) or one of spaces only is not set: the option keeps its
+ * default. Values are trimmed, except `MYSQL_PASSWORD`. Text of the wrong
+ * kind (`MYSQL_POOL_MAX_SIZE=abc`) is a `ConfigError` naming the variable.
  *
  * @example
  * ```ts
@@ -374,9 +410,11 @@ export const layerConfig = (
 export const envConfig: Config.Config<MySqlPoolConfig> = optionTable.envConfig
 
 /**
- * The pool configured from the environment (see `envConfig`). A bad value
- * fails with a `PoolConfigError` naming the variable (`MYSQL_POOL_MAX_SIZE`,
- * not `maxSize`).
+ * The pool configured from the environment (see `envConfig`). Every bad
+ * value fails with a `PoolConfigError` naming the variable
+ * (`MYSQL_POOL_MAX_SIZE`, not `maxSize`): text of the wrong kind (`abc`,
+ * with `envConfig`'s `ConfigError` as its cause) and values out of bounds
+ * (`-1`) alike. An empty variable is not set.
  *
  * @example
  * ```ts
@@ -390,8 +428,8 @@ export const envConfig: Config.Config<MySqlPoolConfig> = optionTable.envConfig
  */
 export const MySqlPoolLive: Layer.Layer<
   Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
-  ConfigError.ConfigError | PoolConfigError | SqlError
-> = Layer.unwrapEffect(Effect.map(envConfig, layer)).pipe(
+  PoolConfigError | SqlError
+> = Layer.unwrapEffect(Effect.map(optionTable.readEnvironment, layer)).pipe(
   Layer.mapError((error) => {
     if (!(error instanceof PoolConfigError)) return error
     // Name the variable the user set, not the option it became.

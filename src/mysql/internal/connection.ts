@@ -4,9 +4,10 @@
  * and closes them.
  */
 import { SqlError } from "@effect/sql/SqlError"
-import { asyncPauseResume } from "@effect/sql/SqlStream"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as Mysql from "mysql2"
 import type { ConnectionManager } from "../../core/ConnectionPool.js"
 import type { PooledConnection, StatementResult } from "../MySqlConnection.js"
@@ -20,6 +21,55 @@ const SERVER_SESSION_STATE_CHANGED = 0x4000
 const QUIT_TIMEOUT_MILLIS = 2_000
 /** ER_UNKNOWN_SYSTEM_VARIABLE: a server too old for session state tracking. */
 const ER_UNKNOWN_SYSTEM_VARIABLE = 1193
+
+/** COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT: when one fails, what the session holds is unknown. */
+const endsTransaction = /^\s*(?:COMMIT|ROLLBACK)\b/i
+
+/** ER_MAX_PREPARED_STMT_COUNT_REACHED: the server-wide `max_prepared_stmt_count` is used up. */
+const ER_MAX_PREPARED_STMT_COUNT = 1461
+
+/**
+ * The default of `maxPreparedStatements`, per connection. The server's
+ * limit (`max_prepared_stmt_count`, default 16,382) is for the whole server:
+ * a pool of the default `maxSize` 10 holds at most 10 × 256 = 2,560 (16 %
+ * of it), and even four such pools (app instances) hold 10,240.
+ */
+export const DEFAULT_MAX_PREPARED_STATEMENTS = 256
+
+/**
+ * An `execute` with more placeholders than this is prepared, run and closed
+ * at once instead of cached: `sql.in(...)` lists and multi-row INSERTs make
+ * one text per length, which would push the statements that are run again
+ * and again out of the cache. (Below it, one shape makes at most this many
+ * texts.) Same binary protocol either way, so the same results; the cost is
+ * the PREPARE round trip, paid every time for such texts (measured locally:
+ * about 2× a cached execute, as much as a first execute costs anyway; the
+ * close sends one packet and waits for nothing). The text protocol would
+ * save that round trip but return FLOAT columns and bound values another
+ * way, so one query's results would depend on the length of its list.
+ */
+export const ONE_OFF_PLACEHOLDERS = 32
+
+/** More than `ONE_OFF_PLACEHOLDERS` `?` in the text (a `?` in a string literal counts too: a conservative miss costs one PREPARE). */
+const manyPlaceholders = (sql: string): boolean => {
+  if (sql.length <= ONE_OFF_PLACEHOLDERS) return false
+  let count = 0
+  for (let i = sql.indexOf("?"); i !== -1; i = sql.indexOf("?", i + 1)) {
+    if (++count > ONE_OFF_PLACEHOLDERS) return true
+  }
+  return false
+}
+
+/** mysql2's per-connection statement cache (an LRU whose eviction sends COM_STMT_CLOSE), which its typings leave out. */
+interface StatementCache {
+  readonly size: number
+  delete(key: string): boolean
+  clear(): void
+}
+
+/** mysql2's key for a cached statement (`BaseConnection.statementKey`) as `send` calls it: no `nestTables`. */
+const statementKey = (sql: string, rows: "objects" | "arrays"): string =>
+  `undefined/undefined/${rows === "arrays" ? "true" : "undefined"}${sql}`
 
 /** When a returned connection is reset; see `MySqlPoolConfig.reset`. */
 export type ResetMode = "auto" | "always" | "never"
@@ -82,6 +132,24 @@ export const evictingErrors: ReadonlyMap<number, string> = new Map([
   [1836, "server is in read-only mode"]
 ])
 
+/**
+ * Rows a stream holds in memory before it pauses the socket: the consumer
+ * takes everything buffered at each pull, so a fast consumer gets large
+ * chunks and a slow one holds back the server.
+ */
+const STREAM_HIGH_WATER = 1_024
+
+/** A stream's pull (one chunk, or its end) and what its scope's close does. */
+interface RowStream {
+  readonly pull: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<SqlError>>
+  readonly close: Effect.Effect<void>
+}
+
+const failedStream = (error: SqlError): RowStream => ({ pull: Effect.fail(Option.some(error)), close: Effect.void })
+
+/** A statement's text as an error message quotes it. */
+const abbreviate = (sql: string): string => JSON.stringify(sql.length > 80 ? `${sql.slice(0, 77)}...` : sql)
+
 /** Node's `util.inspect` hook (`console.log`, `util.inspect`, the REPL). */
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
 type Inspect = (value: unknown, options: object) => string
@@ -121,6 +189,8 @@ export interface ConnectionSettings {
   /** The configured database, restored after a reset if a borrower moved away from it. */
   readonly database: string | undefined
   readonly killer: Killer
+  /** Prepared statements kept per connection (0: none kept, each `execute` is prepared and closed). */
+  readonly maxPreparedStatements: number
 }
 
 /**
@@ -154,6 +224,8 @@ export class PooledMySqlConnection implements PooledConnection {
   private schemaMoved = false
   /** The server does session tracking (false on servers older than MySQL 5.7 / MariaDB 10.2). */
   private tracking = true
+  /** The text of the stream open on this connection, if one is: every other statement is refused meanwhile. */
+  private streaming: string | undefined = undefined
   /** Waiting for the statements in flight to end (see `settled`). */
   private settledWaiters: Array<() => void> | undefined = undefined
   /** mysql2 follows `SET NAMES` in its own config; a reset puts the server back to this, and mysql2 with it. */
@@ -248,13 +320,20 @@ export class PooledMySqlConnection implements PooledConnection {
    * COMMIT and ROLLBACK (it runs those uninterruptibly). A server or network
    * that stops answering would hold the caller, and a shutdown, forever; past
    * `controlTimeout` (the pool's `validationTimeout`) the connection is
-   * destroyed instead, which fails the statement with a `SqlError`.
+   * destroyed instead, which fails the statement with a `SqlError`. A
+   * COMMIT or ROLLBACK that fails destroys it too (see `endsTransaction`).
    */
   runControl(sql: string): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
       const guard = this.guard(sql)
       this.send("query", sql, undefined, "objects", (error, result) => {
         clearTimeout(guard)
+        if (error !== undefined && endsTransaction.test(sql)) {
+          // Committed or not, rolled back to where: unknown. The socket goes, so the server rolls back
+          // whatever is left, and nothing (an outer transaction's COMMIT) runs on that session again.
+          this.markUnusable(`${sql} failed: ${error.message}`)
+          this.socket().destroy()
+        }
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error))
       })
       return this.abandon
@@ -290,13 +369,27 @@ export class PooledMySqlConnection implements PooledConnection {
     rows: "objects" | "arrays",
     done: (error: SqlError | undefined, result: unknown) => void
   ): void {
-    if (this.broken !== undefined) {
-      done(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }), undefined)
-      return
-    }
+    const refusal = this.refusal()
+    if (refusal !== undefined) return done(refusal, undefined)
     if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
     this.running++
+    const values = params as Array<Mysql.ExecuteValues> | undefined
+    const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
+    let retried = false
     const callback = (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => {
+      if (method === "execute") {
+        // COM_STMT_CLOSE at once (queued behind this statement, no answer to wait for).
+        if (oneOff) this.statements().delete(statementKey(sql, rows))
+        if (error?.errno === ER_MAX_PREPARED_STMT_COUNT && !retried && this.broken === undefined) {
+          // The server is full (of anyone's statements): free this connection's own, then try once more.
+          const statements = this.statements()
+          if (statements.size > 0) {
+            retried = true
+            statements.clear()
+            return this.dispatch(method, sql, values, rows, callback)
+          }
+        }
+      }
       if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
       if (error) {
         this.failed(error)
@@ -306,7 +399,21 @@ export class PooledMySqlConnection implements PooledConnection {
         done(undefined, result)
       }
     }
-    const values = params as Array<Mysql.ExecuteValues> | undefined
+    this.dispatch(method, sql, values, rows, callback)
+  }
+
+  /** mysql2's statement cache of this connection. */
+  private statements(): StatementCache {
+    return (this.conn as unknown as { _statements: StatementCache })._statements
+  }
+
+  private dispatch(
+    method: "query" | "execute",
+    sql: string,
+    values: Array<Mysql.ExecuteValues> | undefined,
+    rows: "objects" | "arrays",
+    callback: (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => void
+  ): void {
     // The (sql, values, callback) form spares mysql2 copying an options object per statement.
     if (rows === "arrays") {
       if (method === "query") this.conn.query({ sql, values, rowsAsArray: true }, callback)
@@ -381,58 +488,117 @@ export class PooledMySqlConnection implements PooledConnection {
   })
 
   /**
-   * Stream a query's rows with backpressure. The connection stays borrowed
-   * until the stream ends; a stream abandoned half-way leaves unread rows on
-   * the wire, so the connection is destroyed rather than reused.
+   * Stream a query's rows with backpressure: at most `STREAM_HIGH_WATER`
+   * rows wait in memory, then the socket is paused until the consumer takes
+   * them. The connection stays borrowed until the stream ends. A stream
+   * abandoned half-way (`Stream.take`, an interruption, `Effect.timeout`)
+   * has its statement stopped (`KILL QUERY`, the rest of its rows read and
+   * dropped) before its scope closes, so the connection, and a transaction
+   * on it, stay usable; if the statement cannot be stopped within
+   * `controlTimeout` the connection is destroyed instead. While a stream is
+   * open, any other statement on the same connection fails at once (it
+   * would wait behind rows nobody reads).
    */
   stream(sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, SqlError> {
-    return asyncPauseResume<unknown, SqlError>((emit) => {
-      if (this.broken !== undefined) {
-        emit.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }))
-        return { onInterrupt: Effect.void, onPause: Effect.void, onResume: Effect.void }
+    return Stream.unwrapScoped(
+      Effect.map(
+        Effect.acquireRelease(Effect.sync(() => this.openStream(sql, params)), (rows) => rows.close),
+        (rows) => Stream.repeatEffectChunkOption(rows.pull)
+      )
+    )
+  }
+
+  private openStream(sql: string, params: ReadonlyArray<unknown>): RowStream {
+    const refusal = this.refusal()
+    if (refusal !== undefined) return failedStream(refusal)
+    if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
+    this.running++
+    this.streaming = sql
+    let buffer: Array<unknown> = []
+    let paused = false
+    let finished = false
+    let failure: SqlError | undefined = undefined
+    /** Abandoned: what still arrives is read and dropped. */
+    let discarding = false
+    let wake: (() => void) | undefined = undefined
+    const notify = () => {
+      const waiting = wake
+      wake = undefined
+      waiting?.()
+    }
+    const finish = () => {
+      if (finished) return false
+      finished = true
+      this.streaming = undefined
+      if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
+      return true
+    }
+    const rows = this.conn.query(sql, params as Array<unknown>).stream()
+    rows.on("error", (error: Error & { fatal?: boolean; errno?: number | undefined }) => {
+      if (!finish()) return
+      this.failed(error)
+      if (!discarding) failure = new SqlError({ cause: error, message: `Failed to stream statement: ${error.message}` })
+      notify()
+    })
+    rows.on("data", (row: unknown) => {
+      if (discarding) return
+      buffer.push(row)
+      if (buffer.length >= STREAM_HIGH_WATER && !paused) {
+        paused = true
+        rows.pause()
       }
-      if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
-      this.running++
-      let finished = false
-      const finish = () => {
-        if (finished) return false
-        finished = true
-        if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
-        return true
+      notify()
+    })
+    rows.on("end", () => {
+      if (finish()) notify()
+    })
+    const take = (): Chunk.Chunk<unknown> => {
+      const chunk = Chunk.unsafeFromArray(buffer)
+      buffer = []
+      if (paused) {
+        paused = false
+        rows.resume()
       }
-      const rows = this.conn.query(sql, params as Array<unknown>).stream()
-      let buffer: Array<unknown> = []
-      let flushPending = false
-      rows.on("error", (error: Error & { fatal?: boolean; errno?: number | undefined }) => {
-        if (!finish()) return
-        this.failed(error)
-        emit.fail(new SqlError({ cause: error, message: `Failed to stream statement: ${error.message}` }))
-      })
-      rows.on("data", (row: unknown) => {
-        buffer.push(row)
-        if (flushPending) return
-        flushPending = true
-        queueMicrotask(() => {
-          const chunk = buffer
-          buffer = []
-          flushPending = false
-          emit.array(chunk)
+      return chunk
+    }
+    const pull: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<SqlError>> = Effect.suspend(() => {
+      if (buffer.length > 0) return Effect.succeed(take())
+      if (failure !== undefined) return Effect.fail(Option.some(failure))
+      if (finished) return Effect.fail(Option.none())
+      return Effect.async<Chunk.Chunk<unknown>, Option.Option<SqlError>>((resume) => {
+        wake = () => resume(pull)
+        return Effect.sync(() => {
+          wake = undefined
         })
       })
-      rows.on("end", () => {
-        if (!finish()) return
-        queueMicrotask(() => emit.end())
-      })
-      return {
-        onInterrupt: Effect.sync(() => {
-          if (!finish()) return
-          this.markUnusable("a streaming query was abandoned before its end")
-          this.socket().destroy()
-        }),
-        onPause: Effect.sync(() => rows.pause()),
-        onResume: Effect.sync(() => rows.resume())
-      }
     })
+    const close: Effect.Effect<void> = Effect.suspend(() => {
+      if (finished) return Effect.void
+      discarding = true
+      buffer = []
+      if (paused) {
+        paused = false
+        rows.resume()
+      }
+      // Stops the statement and waits for its end (the rest of its rows dropped), or destroys the connection.
+      return Effect.ignore(this.stopStatements)
+    })
+    return { pull, close }
+  }
+
+  /** Why a statement cannot start on this connection now, if it cannot. */
+  private refusal(): SqlError | undefined {
+    if (this.broken !== undefined) {
+      return new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` })
+    }
+    if (this.streaming !== undefined) {
+      return new SqlError({
+        message: `Connection ${this.threadId} is streaming the rows of ${
+          abbreviate(this.streaming)
+        }: no other statement can run on it until that stream ends (read it to its end first, or run the statement outside the transaction)`
+      })
+    }
+    return undefined
   }
 
   /**
@@ -669,6 +835,9 @@ export class PooledMySqlConnection implements PooledConnection {
       } catch {
         socket.destroy()
       }
+      // The pool gives up on a dispose after validationTimeout (which may be
+      // shorter than the QUIT wait): the socket must not outlive that.
+      return Effect.sync(() => socket.destroy())
     }).pipe(
       Effect.timeoutTo({ duration: QUIT_TIMEOUT_MILLIS, onSuccess: () => undefined, onTimeout: () => socket.destroy() })
     )
@@ -687,6 +856,8 @@ export interface MySqlConnectOptions {
   readonly initStatements: ReadonlyArray<string>
   /** Upper bound on statements callers cannot interrupt (transaction control, reset, kill); the pool's `validationTimeout`. */
   readonly controlTimeout: number
+  /** `MySqlPoolConfig.maxPreparedStatements`, already checked; default `DEFAULT_MAX_PREPARED_STATEMENTS`. */
+  readonly maxPreparedStatements?: number | undefined
 }
 
 /** A manager, and the kill connection its connections share (to close with the pool). */
@@ -714,10 +885,16 @@ export const makeManager = (
     reset: options.reset,
     initStatements: options.initStatements,
     database: options.connection.database,
-    killer
+    killer,
+    maxPreparedStatements: options.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS
+  }
+  // mysql2 reads 0 as its own default (16,000); with 0 nothing is left in its cache anyway (see `send`).
+  const connection: Mysql.ConnectionOptions = {
+    ...options.connection,
+    maxPreparedStatements: Math.max(1, settings.maxPreparedStatements)
   }
   const connect = Effect.async<PooledMySqlConnection, SqlError>((resume) => {
-    const conn = Mysql.createConnection(options.connection)
+    const conn = Mysql.createConnection(connection)
     let settled = false
     conn.connect((error: Error | null) => {
       if (settled) return

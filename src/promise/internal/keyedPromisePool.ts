@@ -29,6 +29,12 @@ import {
 import type { KeyedConnectionPool, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
 
 const noop = (): void => {}
+/** One shared promise executor (as the unkeyed facade's): `promise()` hands it the waiter through this slot, so no closure is made per waiter. */
+let adopting: { resolve: (value: any) => void } | undefined
+const adopt = (resolve: (value: any) => void): void => {
+  adopting!.resolve = resolve
+  adopting = undefined
+}
 const released: Promise<void> = Promise.resolve()
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
 
@@ -69,6 +75,10 @@ class KeyedPromiseWaiter<A> implements Waiter<A> {
     private readonly engine: Engine<A, unknown, never>,
     private readonly site: Error | undefined
   ) {}
+  promise(): Promise<KeyedLease<A>> {
+    adopting = this
+    return new Promise<KeyedLease<A>>(adopt)
+  }
   handOff(): void {
     const entry = this.entry!
     this.entry = undefined
@@ -146,9 +156,7 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
       case "wait": {
         // Joins the line in this same call: the sub-pool cannot be dropped in between.
         const waiter = new KeyedPromiseWaiter<A>(engine.deadlineFromNow(), this, engine, site)
-        const promise = new Promise<KeyedLease<A>>((resolve) => {
-          waiter.resolve = resolve
-        })
+        const promise = waiter.promise()
         engine.enqueue(waiter)
         return promise
       }

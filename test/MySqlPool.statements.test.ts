@@ -1,0 +1,174 @@
+/**
+ * Prepared statements are bounded per connection, on a real (throwaway)
+ * MariaDB: the server's `Prepared_stmt_count` (a limit shared by every
+ * client of the server) stays under `maxSize × maxPreparedStatements`
+ * whatever texts run, long `sql.in(...)` lists never stay prepared, and a
+ * server whose `max_prepared_stmt_count` is used up does not stop the pool.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { MySqlPool, PoolConfigError } from "../src/index.js"
+import type { MySqlPoolConfig } from "../src/index.js"
+import { MariaDb, type MariaDbServer, start } from "../src/testing/index.js"
+
+const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
+  Effect.provide(body, MySqlPool.layer(config))
+
+/** Statements prepared on the server right now, by every client. */
+const preparedOnServer = (server: MariaDbServer) =>
+  Effect.map(
+    server.admin("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'"),
+    (rows) => Number((rows as Array<{ Value: string }>)[0]!.Value)
+  )
+
+/** `count` distinct statement texts, `SELECT ? + <i>`, on the `SqlClient`, `concurrency` at a time. */
+const distinctTexts = (count: number, concurrency: number, from = 0) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.forEach(
+      Array.from({ length: count }, (_, i) => from + i),
+      (i) => sql.unsafe<{ n: number }>(`SELECT ? + ${i} AS n`, [1]),
+      { concurrency, discard: true }
+    ))
+
+layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("prepared statements are bounded", (it) => {
+  it.effect("10,000 distinct texts on a pool of 10 keep Prepared_stmt_count within 10 × the default 256", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 10, maxSize: 10 },
+        Effect.gen(function*() {
+          let highest = 0
+          for (let batch = 0; batch < 10; batch++) {
+            yield* distinctTexts(1_000, 10, batch * 1_000)
+            highest = Math.max(highest, yield* preparedOnServer(server))
+          }
+          expect(highest).toBeLessThanOrEqual(10 * 256)
+          // The cache is used, not bypassed: each connection keeps its most recent texts.
+          expect(highest).toBeGreaterThan(256)
+        })
+      )
+    }), 60_000)
+
+  it.effect("maxPreparedStatements bounds each connection; least recently used go first, the hot text stays", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1, maxPreparedStatements: 5 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* preparedOnServer(server)
+          for (let i = 0; i < 50; i++) {
+            yield* sql`SELECT ${i} AS hot`
+            yield* distinctTexts(1, 1, i)
+          }
+          expect((yield* preparedOnServer(server)) - before).toBeLessThanOrEqual(5)
+          // The hot text was used last every round: still prepared, so running it again prepares nothing.
+          const prepares = yield* statusOf(server, "Com_stmt_prepare")
+          yield* sql`SELECT ${1} AS hot`
+          expect(yield* statusOf(server, "Com_stmt_prepare")).toBe(prepares)
+        })
+      )
+    }))
+
+  it.effect("sql.in lists longer than 32 values are closed at once and never push a repeated statement out", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* preparedOnServer(server)
+          yield* sql`SELECT ${1} AS hot`
+          const ns = yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i + 33), (length) =>
+            Effect.map(
+              sql<{ n: number }>`SELECT COUNT(*) AS n FROM seq_1_to_1000 WHERE seq IN ${
+                sql.in(Array.from({ length }, (_, i) => i + 1))
+              }`,
+              (rows) => Number(rows[0]!.n)
+            ))
+          expect(ns).toEqual(Array.from({ length: 300 }, (_, i) => i + 33))
+          // Only `SELECT ? AS hot` is left prepared.
+          expect((yield* preparedOnServer(server)) - before).toBe(1)
+        })
+      )
+    }))
+
+  it.effect("maxPreparedStatements: 0 keeps none: every execute is prepared and closed", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1, maxPreparedStatements: 0 },
+        Effect.gen(function*() {
+          const before = yield* preparedOnServer(server)
+          yield* distinctTexts(20, 1)
+          expect((yield* preparedOnServer(server)) - before).toBe(0)
+        })
+      )
+    }))
+
+  it.effect("a reset still rebuilds the cache (COM_RESET_CONNECTION drops the server's statements)", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1, reset: "always", maxPreparedStatements: 3 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (let i = 0; i < 5; i++) {
+            expect(yield* sql<{ n: number }>`SELECT ${i} + 1 AS n`).toEqual([{ n: i + 1 }])
+            yield* distinctTexts(4, 1)
+          }
+        })
+      )
+    }))
+})
+
+const statusOf = (server: MariaDbServer, name: string) =>
+  Effect.map(
+    server.admin("SHOW GLOBAL STATUS LIKE ?", [name]),
+    (rows) => Number((rows as Array<{ Value: string }>)[0]!.Value)
+  )
+
+const smallLimit = Layer.scoped(MariaDb, start({ extraArgs: ["--max-prepared-stmt-count=50"] }))
+
+layer(smallLimit, { excludeTestServices: true, timeout: 120_000 })("a server out of prepared statements", (it) => {
+  it.effect("with --max-prepared-stmt-count=50 the pool keeps working: it closes its own statements and retries", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 2, maxSize: 2 },
+        Effect.gen(function*() {
+          yield* distinctTexts(500, 2)
+          expect(yield* preparedOnServer(server)).toBeLessThanOrEqual(50)
+          const sql = yield* SqlClient.SqlClient
+          expect(yield* sql<{ n: number }>`SELECT ${41} + 1 AS n`).toEqual([{ n: 42 }])
+        })
+      )
+    }), 60_000)
+})
+
+describe("maxPreparedStatements: configuration", () => {
+  layer(Layer.empty)((it) => {
+    it.effect("bad values fail with a PoolConfigError naming the option", () =>
+      Effect.gen(function*() {
+        const bad: ReadonlyArray<unknown> = [-1, 1.5, "10", Number.NaN, Infinity, 1_048_577, null, true]
+        for (const value of bad) {
+          const error = yield* Effect.flip(
+            MySqlPool.makeManager({ url: "mysql://app@127.0.0.1:1/test", maxPreparedStatements: value as number })
+          )
+          expect(error).toBeInstanceOf(PoolConfigError)
+          expect({ value, option: error.option }).toEqual({ value, option: "maxPreparedStatements" })
+        }
+        for (const value of [0, 1, 256, 1_048_576]) {
+          yield* MySqlPool.makeManager({ url: "mysql://app@127.0.0.1:1/test", maxPreparedStatements: value })
+        }
+      }))
+
+    it.effect("MySqlPoolLive reads MYSQL_POOL_MAX_PREPARED_STATEMENTS", () =>
+      Effect.gen(function*() {
+        const env = ConfigProvider.fromMap(new Map([["MYSQL_POOL_MAX_PREPARED_STATEMENTS", "64"]]))
+        const config = yield* Effect.withConfigProvider(MySqlPool.envConfig, env)
+        expect(config).toEqual({ maxPreparedStatements: 64 })
+      }))
+  })
+})
