@@ -15,17 +15,9 @@ import { borrow } from "./acquire.js"
 import { AcquireWithSite, Engine, EngineId, siteOfBorrow, UseWithSite } from "./engine.js"
 import * as housekeeper from "./housekeeper.js"
 import * as names from "./names.js"
+import { callOrDie } from "./callOrDie.js"
 import * as options from "./options.js"
 import { release } from "./release.js"
-
-/** `f(a)`, with a throw turned into a defect (the caller holds a connection that must go back). */
-const callOrDie = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effect.Effect<B, E, R> => {
-  try {
-    return f(a)
-  } catch (defect) {
-    return Effect.die(defect)
-  }
-}
 
 class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
   readonly [EngineId]: Engine<A, E, R>

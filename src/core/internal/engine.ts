@@ -64,6 +64,7 @@ import type { ResolvedPoolOptions } from "./options.js"
 import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
 export { attempt, type Borrow, borrowWith, decide, type Restore, takeFirst, takeReady } from "./acquire.js"
+export { callOrDie } from "./callOrDie.js"
 export { pass as housekeepingPass } from "./housekeeper.js"
 export { messageOf } from "./messageOf.js"
 export * as names from "./names.js"

@@ -33,7 +33,16 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
     engine.giveBack(entry)
     return undefined
   }
-  return Effect.flatMap(bounded(engine, onRelease(entry.conn)), (exit) => {
+  return releaseWith(engine, entry, onRelease)
+}
+
+/** The release that runs `onRelease`: apart, so that `release` stays small enough to inline into the facade's hot path. */
+const releaseWith = <A, E, R>(
+  engine: Engine<A, E, R>,
+  entry: Entry<A>,
+  onRelease: (conn: A) => Effect.Effect<void, E, R>
+): Effect.Effect<void> =>
+  Effect.flatMap(bounded(engine, onRelease(entry.conn)), (exit) => {
     if (exit !== undefined && Exit.isSuccess(exit)) {
       engine.giveBack(entry)
       return Effect.void
@@ -45,4 +54,3 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
       ) :
       Effect.void
   })
-}

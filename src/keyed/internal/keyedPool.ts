@@ -21,6 +21,7 @@ import type * as Stream from "effect/Stream"
 import type { ConnectionManager, PoolStats } from "../../core/ConnectionPool.js"
 import {
   borrowWith,
+  callOrDie,
   decide,
   Engine,
   type Entry,
@@ -55,15 +56,6 @@ const ownOptions: ReadonlySet<string> = new Set(["forKey"])
 
 /** The housekeeper wakes at least this often, to drop sub-pools kept through a backoff. */
 const SWEEP_MAX_MILLIS = 60_000
-
-/** `f(a)`, with a throw turned into a defect (the caller holds a connection that must go back). */
-const callOrDie = <X, B, E, R>(f: (a: X) => Effect.Effect<B, E, R>, a: X): Effect.Effect<B, E, R> => {
-  try {
-    return f(a)
-  } catch (defect) {
-    return Effect.die(defect)
-  }
-}
 
 /** One key's sub-pool. */
 class Sub<K, A, E> implements SubPool<A, E> {
