@@ -27,6 +27,7 @@ import {
   type Waiter
 } from "../../core/internal/engine.js"
 import type { KeyedConnectionPool, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
+import { Shutdown } from "./shutdown.js"
 
 const noop = (): void => {}
 /** One shared promise executor (as the unkeyed facade's): `promise()` hands it the waiter through this slot, so no closure is made per waiter. */
@@ -93,16 +94,16 @@ class KeyedPromiseWaiter<A> implements Waiter<A> {
 export class KeyedPromisePool<K, A> implements AsyncDisposable {
   private readonly family: Family<K, A, unknown>
   private readonly leakDetection: boolean
-  private shutdown: Promise<void> | undefined
-  private isClosed = false
+  private readonly shutdown: Shutdown
 
   constructor(
     private readonly pool: KeyedConnectionPool<K, A, unknown>,
-    private readonly scope: Scope.CloseableScope,
+    scope: Scope.CloseableScope,
     private readonly logLevel?: LogLevel.LogLevel | undefined
   ) {
     this.family = familyOf<K, A, unknown>(pool)!
     this.leakDetection = this.family.options.leakDetectionThreshold > 0
+    this.shutdown = new Shutdown(scope, (effect) => this.run(effect))
   }
 
   private run<X>(effect: Effect.Effect<X, unknown>): Promise<X> {
@@ -117,7 +118,7 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
     return this.pool.name
   }
   get closed(): boolean {
-    return this.isClosed
+    return this.shutdown.started
   }
   get stats(): KeyedPoolStats<K> {
     return Effect.runSync(this.pool.stats)
@@ -182,30 +183,19 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
   }
 
   close(): void {
-    this.isClosed = true
-    this.shutdown ??= this.endWith(this.pool.close)
+    this.shutdown.close(this.pool.close)
   }
 
   terminate(): void {
-    this.isClosed = true
-    const terminated = this.endWith(this.pool.terminate)
-    this.shutdown ??= terminated
-  }
-
-  private endWith(shutdown: Effect.Effect<void>): Promise<void> {
-    return this.run(Effect.ensuring(shutdown, Scope.close(this.scope, Exit.void)))
+    this.shutdown.terminate(this.pool.terminate)
   }
 
   waitClosed(): Promise<void> {
-    if (this.shutdown === undefined) {
-      return Promise.reject(new Error("waitClosed() was called before close() or terminate()"))
-    }
-    return this.shutdown
+    return this.shutdown.wait()
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    this.close()
-    return this.shutdown!
+    return this.shutdown.close(this.pool.close)
   }
 
   toJSON(): PoolStats {

@@ -25,6 +25,7 @@ import {
   type Queued,
   type Waiter
 } from "../../core/internal/engine.js"
+import { Shutdown } from "./shutdown.js"
 
 const noop = (): void => {}
 
@@ -115,17 +116,18 @@ export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable
   private readonly engine: Engine<A, unknown, never>
   /** With leak detection on, every borrow takes the slow road, which records the caller's stack. */
   private readonly leakDetection: boolean
-  private shutdown: Promise<void> | undefined
+  private readonly shutdown: Shutdown
 
   constructor(
     private readonly pool: ConnectionPool<A, unknown>,
-    private readonly scope: Scope.CloseableScope,
+    scope: Scope.CloseableScope,
     private readonly wrap: (entry: Entry<A>, pool: PromisePool<A, C>) => C,
     /** The minimum log level of the effects this facade runs itself (its background fibers have it from `openInScope`). */
     private readonly logLevel?: LogLevel.LogLevel | undefined
   ) {
     this.engine = engineOf(pool)!
     this.leakDetection = this.engine.options.leakDetectionThreshold > 0
+    this.shutdown = new Shutdown(scope, (effect) => this.run(effect))
   }
 
   /** Run one of the pool's effects as a promise, at the pool's minimum log level. */
@@ -215,30 +217,20 @@ export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable
   }
 
   close(): void {
-    this.shutdown ??= this.endWith(this.pool.close)
+    this.shutdown.close(this.pool.close)
   }
 
   terminate(): void {
-    // Runs even after `close`: it cuts a graceful close short.
-    const terminated = this.endWith(this.pool.terminate)
-    this.shutdown ??= terminated
-  }
-
-  private endWith(shutdown: Effect.Effect<void>): Promise<void> {
-    return this.run(Effect.ensuring(shutdown, Scope.close(this.scope, Exit.void)))
+    this.shutdown.terminate(this.pool.terminate)
   }
 
   waitClosed(): Promise<void> {
-    if (this.shutdown === undefined) {
-      return Promise.reject(new Error("waitClosed() was called before close() or terminate()"))
-    }
-    return this.shutdown
+    return this.shutdown.wait()
   }
 
   /** `await using pool = await createPool(…)`: a graceful `close()`, then `waitClosed()`. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.close()
-    return this.shutdown!
+    return this.shutdown.close(this.pool.close)
   }
 
   /** What printing shows: the pool's counts, never its connections' configs. */
