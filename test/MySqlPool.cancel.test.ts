@@ -13,24 +13,10 @@ import { expect, layer } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { ConnectionPool, MySqlPool, Pool } from "../src/index.js"
 import { createPool } from "../src/promise/index.js"
-import type { MySqlPoolConfig } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
 import * as FaultProxy from "./support/FaultProxy.js"
-import { tableName } from "./support/mysql.js"
+import { running, tableName, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
-
-const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
-  Effect.provide(body, MySqlPool.layer(config))
-
-/** Statements of the pool's user still running on the server whose text starts with `prefix`. */
-const running = (server: MariaDbServer, prefix: string) =>
-  Effect.map(
-    server.admin(
-      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND IN ('Query', 'Execute') AND INFO LIKE ?",
-      [server.user, `${prefix}%`]
-    ),
-    (rows) => Number((rows as Array<{ n: number }>)[0]!.n)
-  )
 
 const whenRunning = (server: MariaDbServer, prefix: string) =>
   pollUntil(Effect.map(running(server, prefix), (n) => n === 1), `${prefix} running`)

@@ -9,11 +9,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { MySqlPool, PoolConfigError } from "../src/index.js"
-import type { MySqlPoolConfig } from "../src/index.js"
+import { withPool } from "./support/mysql.js"
 import { MariaDb, type MariaDbServer, start } from "../src/testing/index.js"
-
-const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
-  Effect.provide(body, MySqlPool.layer(config))
 
 /** Statements prepared on the server right now, by every client. */
 const preparedOnServer = (server: MariaDbServer) =>

@@ -10,24 +10,10 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream } from "effect"
-import { MySqlPool, Pool } from "../src/index.js"
-import type { MySqlPoolConfig } from "../src/index.js"
-import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
-import { tableName } from "./support/mysql.js"
+import { Pool } from "../src/index.js"
+import { MariaDb } from "../src/testing/index.js"
+import { running, tableName, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
-
-const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
-  Effect.provide(body, MySqlPool.layer(config))
-
-/** Statements of the pool's user running on the server whose text starts with `prefix`. */
-const running = (server: MariaDbServer, prefix: string) =>
-  Effect.map(
-    server.admin(
-      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND IN ('Query', 'Execute') AND INFO LIKE ?",
-      [server.user, `${prefix}%`]
-    ),
-    (rows) => Number((rows as Array<{ n: number }>)[0]!.n)
-  )
 
 const slowly = <A>(row: A) => Effect.as(Effect.sleep("1 millis"), row)
 

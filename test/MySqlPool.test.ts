@@ -22,7 +22,7 @@ import {
 import type { MySqlPoolConfig, ResultHeader } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
 import { layerTest } from "../src/testing/index.js"
-import { tableName } from "./support/mysql.js"
+import { tableName, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
 /** Build the pool layer into a scope of its own, so a test can close it when it wants. */
@@ -32,11 +32,6 @@ const openPool = (config: MySqlPoolConfig) =>
     const context = yield* Layer.buildWithScope(MySqlPool.layer(config), scope)
     return { context, close: Scope.close(scope, Exit.void) }
   })
-
-const withPool = <A, E, R>(
-  config: MySqlPoolConfig,
-  body: Effect.Effect<A, E, R>
-) => Effect.provide(body, MySqlPool.layer(config))
 
 const threadIdOf = Pool.use((conn) => Effect.succeed(conn.threadId))
 

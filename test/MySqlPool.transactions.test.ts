@@ -8,16 +8,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Data, Effect, Exit } from "effect"
-import { MySqlPool, Pool } from "../src/index.js"
-import type { MySqlPoolConfig } from "../src/index.js"
+import { Pool } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
-import { tableName } from "./support/mysql.js"
+import { tableName, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
 class Boom extends Data.TaggedError("Boom")<{}> {}
-
-const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
-  Effect.provide(body, MySqlPool.layer(config))
 
 /** The ids in `table`, read outside the pool. */
 const idsIn = (server: MariaDbServer, table: string) =>

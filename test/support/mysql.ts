@@ -7,6 +7,7 @@
 import { afterAll, beforeAll } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as mysql from "mysql2/promise"
+import { MySqlPool, type MySqlPoolConfig } from "../../src/index.js"
 import { MariaDb, type MariaDbServer, type MariaDbServerError, start } from "../../src/testing/index.js"
 
 export interface TestDatabaseService {
@@ -55,4 +56,18 @@ export const sideQuery = (url: string, sql: string, params: ReadonlyArray<unknow
     Effect.promise(() => mysql.createConnection(url)),
     (conn) => Effect.promise(() => conn.query(sql, params as Array<unknown>).then(([rows]) => rows)),
     (conn) => Effect.promise(() => conn.end())
+  )
+
+/** Run `body` with a MySQL pool (and its `SqlClient`) made from `config`, closed after. */
+export const withPool = <A, E, R>(config: MySqlPoolConfig, body: Effect.Effect<A, E, R>) =>
+  Effect.provide(body, MySqlPool.layer(config))
+
+/** Statements of the server's test user still running, whose text starts with `prefix`. */
+export const running = (server: MariaDbServer, prefix: string) =>
+  Effect.map(
+    server.admin(
+      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND IN ('Query', 'Execute') AND INFO LIKE ?",
+      [server.user, `${prefix}%`]
+    ),
+    (rows) => Number((rows as Array<{ n: number }>)[0]!.n)
   )
