@@ -28,6 +28,7 @@ import {
 } from "effect"
 import { ConnectionPool, Observability, Pool, PoolConfigError, PoolTimeoutError } from "../src/index.js"
 import type { PoolEvent, PoolOptions } from "../src/index.js"
+import { STACKS_PER_SECOND } from "../src/core/internal/borrowSite.js"
 import { layerTest } from "../src/testing/index.js"
 import { FakeError, makeFake } from "./support/FakeManager.js"
 import type { Fake, FakeConn } from "./support/FakeManager.js"
@@ -652,6 +653,38 @@ describe("leak detection", () => {
         expect(poolLines(logs, "obs-leak-two")[1]!.message).toContain(`connection ${b.conn()!.id} has been borrowed for 2000 ms`)
         yield* a.release
         yield* b.release
+        yield* Scope.close(scope, Exit.void)
+      })
+    ))
+
+  it.effect("past the stack budget a leak is reported without its stack, saying why, and every later borrow brings its stack", () =>
+    withCapturedLogs((logs) =>
+      Effect.gen(function*() {
+        const fake = makeFake({ hooks: [] })
+        const scope = yield* Scope.make()
+        const pool = yield* Scope.extend(
+          ConnectionPool.make(fake.manager, { name: "obs-leak-budget", minSize: 1, maxSize: 1, leakDetectionThreshold: "2 seconds" }),
+          scope
+        )
+        // Spend the budget: this second's stacks (what earlier tests left of
+        // them), one renewal if a second had passed, and the borrows before
+        // the next look at the clock; all within far less than a second.
+        for (let i = 0; i < 2 * STACKS_PER_SECOND + 100; i++) yield* pool.use(() => Effect.void)
+        const first = yield* hold(pool)
+        yield* TestClock.adjust("2 seconds")
+        yield* yieldUntil(Effect.sync(() => poolLines(logs, "obs-leak-budget").length === 1), "the first leak was reported")
+        const [stackless] = poolLines(logs, "obs-leak-budget")
+        expect(stackless!.message).toContain(`no stack: stacks are taken for at most ${STACKS_PER_SECOND} borrows a second`)
+        expect(stackless!.message).not.toContain("observability.test.ts")
+        yield* first.release
+
+        // the same code leaking again is reported with its stack
+        for (let i = 0; i < 2 * STACKS_PER_SECOND + 100; i++) yield* pool.use(() => Effect.void)
+        const second = yield* hold(pool)
+        yield* TestClock.adjust("2 seconds")
+        yield* yieldUntil(Effect.sync(() => poolLines(logs, "obs-leak-budget").length === 3), "the second leak was reported")
+        expect(poolLines(logs, "obs-leak-budget")[2]!.message).toContain("observability.test.ts")
+        yield* second.release
         yield* Scope.close(scope, Exit.void)
       })
     ))

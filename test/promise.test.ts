@@ -5,7 +5,7 @@
  */
 import { Effect, Metric } from "effect"
 import * as mysql from "mysql2/promise"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
 import type { MySqlPromisePool, ResultHeader } from "../src/promise/index.js"
 import { createGenericPool, createPool } from "../src/promise/index.js"
@@ -328,5 +328,33 @@ describe("createGenericPool", () => {
     await lease.release()
     pool.close()
     await pool.waitClosed()
+  })
+
+  it("with leak detection on, a lease held past the threshold is reported once with the stack of the code that acquired it, and its return too", async () => {
+    const printed: Array<string> = []
+    const spy = vi.spyOn(console, "log").mockImplementation((...parts: Array<unknown>) => {
+      printed.push(parts.map(String).join(" "))
+    })
+    const pool = await createGenericPool({ create: async () => ({}), dispose: () => {} }, {
+      name: "facade-leak",
+      minsize: 1,
+      maxsize: 1,
+      leakDetectionThreshold: "2 seconds"
+    })
+    try {
+      const lines = () => printed.filter((line) => line.includes("ConnectionPool facade-leak:"))
+      await until(async () => pool.freesize === 1, "the pool opened its connection")
+      const lease = await pool.acquire() // from the idle set: the fast road
+      await until(async () => lines().length === 1, "the leak was reported", 5_000)
+      expect(lines()[0]).toContain("connection 1 has been borrowed for")
+      expect(lines()[0]).toContain("promise.test.ts")
+      await lease.release()
+      await until(async () => lines().length === 2, "the return was reported")
+      expect(lines()[1]).toContain("was returned after")
+    } finally {
+      spy.mockRestore()
+      pool.terminate()
+      await pool.waitClosed()
+    }
   })
 })

@@ -99,9 +99,17 @@ const contenders: Record<string, (size: number) => Promise<Contender>> = {
     return { run: effectRunner(pool.use(() => Effect.void)), close }
   },
   /**
-   * `pool.use(() => Effect.void)` with leak detection on (a threshold no
-   * borrow reaches), `pool.use` called for every borrow: the caller's stack
-   * is taken where `use` is called, so calling it once would measure nothing.
+   * `pool.use(() => Effect.void)` called for every borrow, as code written
+   * with `Effect.gen` does: what leak detection is measured against.
+   */
+  "ours-use-each": async (size) => {
+    const { close, value: pool } = await ours(size)
+    return { run: effectRunner(Effect.suspend(() => pool.use(() => Effect.void))), close }
+  },
+  /**
+   * The same with leak detection on (a threshold no borrow reaches): the
+   * caller's stack is taken where `use` is called, so calling it once would
+   * measure nothing.
    */
   "ours-use-leak": async (size) => {
     const { close, value: pool } = await ours(size, variants.leak)

@@ -73,7 +73,10 @@ export interface PoolOptions {
    * Effect's logger and the pool's events, with the stack of the code that
    * borrowed it, and once more when it comes back. The connection is never
    * taken away. The stack is captured at borrow time only when this is on,
-   * so it costs nothing when off. 0 (the default) is off; otherwise at least
+   * so it costs nothing when off; on, the first 100 borrows of each second
+   * (across the process) have theirs taken, and once a leak is reported
+   * without its stack (a borrow past those 100), every borrow's is.
+   * 0 (the default) is off; otherwise at least
    * 2 seconds (shorter would report ordinary slow work) and at most
    * `maxLifetime` (unless that is 0).
    */

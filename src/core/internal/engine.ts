@@ -57,6 +57,7 @@ import * as Stream from "effect/Stream"
 import type { ConnectionManager, ConnectionPool, PoolStats } from "../ConnectionPool.js"
 import type * as PoolEvent from "../PoolEvent.js"
 import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
+import { watchLeaks } from "./borrowSite.js"
 import { millisFrom } from "./coarseClock.js"
 import { Growth } from "./grow.js"
 import * as names from "./names.js"
@@ -64,6 +65,7 @@ import type { ResolvedPoolOptions } from "./options.js"
 import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
 export { attempt, type Borrow, borrowWith, decide, type Restore, takeFirst, takeReady } from "./acquire.js"
+export { leakDetectionActive, siteOfBorrow, stacklessSite, takeEveryStack } from "./borrowSite.js"
 export { callOrDie } from "./callOrDie.js"
 export { pass as housekeepingPass } from "./housekeeper.js"
 export { messageOf } from "./messageOf.js"
@@ -121,18 +123,21 @@ export interface EngineObserver<A> {
   /**
    * A caller got `entry` (now counted as borrowed). `askedAt` is when it
    * asked, for a caller that waited in line; undefined for one served at
-   * once from the idle stack.
+   * once from the idle stack. `now`: the time, if the engine has just read it.
    */
-  readonly borrowed: (entry: Entry<A>, askedAt: number | undefined) => void
-  /** A borrowed connection came back (to be pooled or closed: `closed` follows if so). */
-  readonly returned: (entry: Entry<A>) => void
+  readonly borrowed: (entry: Entry<A>, askedAt: number | undefined, now: number | undefined) => void
+  /**
+   * A borrowed connection came back (to be pooled or closed: `closed`
+   * follows if so). Returns the time if the observer read the clock (it
+   * does only to time the borrow), for the engine to place the connection
+   * with: a borrow is timed at no extra clock read on the way back.
+   */
+  readonly returned: (entry: Entry<A>) => number | undefined
   readonly closed: (entry: Entry<A>, reason: CloseReason) => void
   /** `count` waiters ran out of `acquireTimeout` together. */
   readonly timedOut: (count: number) => void
   /** An idle connection failed its check on the way to a caller. */
   readonly validationFailed: (entry: Entry<A>) => void
-  /** Counts changed without any event above: a caller joined or left the line, a keepalive check started or ended. */
-  readonly changed: () => void
   /**
    * Wrap the part of a borrow that waits (in line, or for an open and
    * validation) in a span; `entryOf` tells, once it is over, which
@@ -148,19 +153,8 @@ export interface EngineObserver<A> {
   readonly shutdown: () => void
 }
 
-const nothing = (): void => {}
+const nothing = (): undefined => undefined
 const identity = <X>(x: X): X => x
-
-/** Open pools with leak detection on: while there is none, no accessor captures a stack. */
-let leakWatchers = 0
-
-/**
- * Whether any open pool watches for leaks. Accessors that reach a pool only
- * at run time (the MySQL layer's `Pool.use`, `Pool.acquire`) capture their
- * caller's stack while this holds, since by the time they find their pool the
- * caller's code is no longer on the stack.
- */
-export const leakDetectionActive = (): boolean => leakWatchers > 0
 
 /**
  * A borrow that brings its caller's stack along (see `leakDetectionActive`):
@@ -169,13 +163,6 @@ export const leakDetectionActive = (): boolean => leakWatchers > 0
  */
 export const UseWithSite: unique symbol = Symbol.for("effect-connection-pool/UseWithSite")
 export const AcquireWithSite: unique symbol = Symbol.for("effect-connection-pool/AcquireWithSite")
-
-/**
- * Where the code borrowing now is, for leak reports: taken only when leak
- * detection is on. Capturing costs about 1.7 µs here; formatting the stack
- * (about 6 µs more) waits until a leak is reported.
- */
-export const siteOfBorrow = (): Error => new Error("borrowed here")
 
 /** The observer of a pool that observes nothing. */
 const noObserver: EngineObserver<any> = {
@@ -186,7 +173,6 @@ const noObserver: EngineObserver<any> = {
   closed: nothing,
   timedOut: nothing,
   validationFailed: nothing,
-  changed: nothing,
   traceWait: identity,
   events: Stream.empty,
   shutdown: nothing
@@ -338,7 +324,7 @@ export class Engine<A, E = unknown, R = never> {
     this.coarseNow = millisFrom(clock)
     this.growth = new Growth(this)
     this.observer = observerFactory(this)
-    if (options.leakDetectionThreshold > 0) leakWatchers++
+    if (options.leakDetectionThreshold > 0) watchLeaks(true)
   }
 
   // ------------------------------------------------------------ counting
@@ -403,7 +389,7 @@ export class Engine<A, E = unknown, R = never> {
       }
       entry.state = "borrowed"
       this.borrowed++
-      this.observer.borrowed(entry, undefined)
+      this.observer.borrowed(entry, undefined, undefined)
       return entry
     }
     return undefined
@@ -416,14 +402,15 @@ export class Engine<A, E = unknown, R = never> {
 
   /**
    * Hand a free connection (counted nowhere yet) to the oldest waiter, or make
-   * it idle; `idleClock` says whether its idle time starts again.
+   * it idle; `idleClock` says whether its idle time starts again; `readAt`
+   * is the time if the caller has just read the clock.
    */
-  deliver(entry: Entry<A>, idleClock: IdleClock): void {
+  deliver(entry: Entry<A>, idleClock: IdleClock, readAt?: number): void {
     const waiter = this.waiters.peek()
     // On the way to a waiter the clock is not read (it is a large share of a
     // contended borrow): the waiter's arrival is a lower bound of the
     // present, so an expired connection is retired at most one wait late.
-    const now = waiter === undefined ? this.now() : waiter.deadline - this.options.acquireTimeout
+    const now = readAt ?? (waiter === undefined ? this.now() : waiter.deadline - this.options.acquireTimeout)
     if (this.isStale(entry, now)) {
       this.destroy(entry, this.isRetired(entry) ? this.retiredReason(entry) : "lifetime")
       return
@@ -437,7 +424,7 @@ export class Engine<A, E = unknown, R = never> {
       this.waiters.remove(waiter)
       entry.state = "borrowed"
       this.borrowed++
-      this.observer.borrowed(entry, waiter.deadline - this.options.acquireTimeout)
+      this.observer.borrowed(entry, waiter.deadline - this.options.acquireTimeout, readAt)
       waiter.entry = entry
       waiter.handOff()
     } else {
@@ -445,7 +432,6 @@ export class Engine<A, E = unknown, R = never> {
       if (idleClock === "restart") entry.idleSince = now
       entry.lastAliveAt = now
       this.idle.push(entry)
-      this.observer.changed()
     }
   }
 
@@ -453,8 +439,7 @@ export class Engine<A, E = unknown, R = never> {
   giveBack(entry: Entry<A>): void {
     if (entry.state === "disposed") return // terminated while borrowed
     this.borrowed--
-    this.observer.returned(entry)
-    this.deliver(entry, "restart")
+    this.deliver(entry, "restart", this.observer.returned(entry))
   }
 
   /** A borrowed connection comes back broken: `reason` says how (its hook failed, or it failed its check). */
@@ -550,14 +535,13 @@ export class Engine<A, E = unknown, R = never> {
   enqueue(waiter: Waiter<A>): void {
     if (this.group !== undefined) waiter.seq = ++this.group.arrivals
     this.waiters.push(waiter)
-    this.observer.changed()
     this.growth.fill()
     this.startTimer()
   }
 
   /** A waiter gives up (interrupted, aborted): leave the line, or give back what was handed over. */
   leave(waiter: Waiter<A>): void {
-    if (this.waiters.remove(waiter)) this.observer.changed()
+    this.waiters.remove(waiter)
     if (waiter.entry !== undefined) {
       const handed = waiter.entry
       waiter.entry = undefined
@@ -571,7 +555,6 @@ export class Engine<A, E = unknown, R = never> {
     const waiter = this.waiters.peek()
     if (waiter === undefined) return false
     this.waiters.remove(waiter)
-    this.observer.changed()
     waiter.fail(cause)
     this.group?.settled(this)
     return true
@@ -657,7 +640,6 @@ export class Engine<A, E = unknown, R = never> {
     const waiters = this.waiters.drain()
     const closed = Cause.fail(this.closedError)
     for (const waiter of waiters) waiter.fail(closed)
-    this.observer.changed()
     this.destroyIdle("closed")
     if (this.growth.opening.size > 0) this.run(this.growth.interruptAll())
     this.checkDrained()
@@ -688,7 +670,7 @@ export class Engine<A, E = unknown, R = never> {
       this.observer.shutdown()
       // A sub-pool's name is its family's, given back by the family.
       if (this.group === undefined) names.release(this.name)
-      if (this.options.leakDetectionThreshold > 0) leakWatchers--
+      if (this.options.leakDetectionThreshold > 0) watchLeaks(false)
     }
   }
 

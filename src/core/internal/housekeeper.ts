@@ -69,14 +69,12 @@ const keepalive = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): void => {
   engine.removeIdle(entry)
   entry.state = "checking"
   engine.checking++
-  engine.observer.changed()
   engine.run(Effect.flatMap(check(engine, entry), (ok) =>
     Effect.sync(() => {
       if (entry.state === "disposed") return // terminated meanwhile
       engine.checking--
       if (ok) engine.deliver(entry, "keep")
       else engine.destroy(entry, "dead")
-      engine.observer.changed()
       engine.checkDrained()
     })))
 }

@@ -4,13 +4,12 @@
  * reports (see `EngineObserver` in the engine seam).
  *
  * What it costs a borrow: nothing is allocated. With metrics on, a borrow
- * reads the clock once on the way out and once on the way back, records two
- * histogram values and moves the counts: about 0.2–0.3 µs here, which is
- * more than a Promise-facade borrow costs without them (each Effect `Metric`
- * update is a tag lookup plus the update, a clock read about 40 ns; the
- * coarse clock does not help, borrows and returns fall in different
- * microtasks). With metrics off and nobody listening, each report is a few
- * field reads. An event object is built only while somebody listens.
+ * reads the clock once on the way out (the way back reads it anyway, for the
+ * idle time, and the engine shares that reading) and adds one sample to
+ * each of two histograms; the counts cost nothing (they are read from the
+ * books, see metrics.ts). With metrics off and nobody listening, each
+ * report is a few field reads. An event object is built only while
+ * somebody listens.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -24,7 +23,9 @@ import {
   type Entry,
   type GroupInfo,
   type GroupObservation,
-  messageOf
+  messageOf,
+  stacklessSite,
+  takeEveryStack
 } from "../../core/internal/engine.js"
 import type { PoolEvent } from "../../core/PoolEvent.js"
 import { EventHub } from "./events.js"
@@ -53,11 +54,11 @@ export class FamilyObservation implements GroupObservation {
     this.hub = new EventHub(group.name)
     this.events = this.hub.stream
     this.byKey = group.metrics && group.byKey
-    this.metrics = group.metrics && !group.byKey ? new PoolMetrics(group.name) : undefined
+    this.metrics = group.metrics && !group.byKey ? new PoolMetrics(group.name, undefined) : undefined
     this.metrics?.setLimits(0, group.maxSize)
   }
   readonly shutdown = (): void => {
-    this.metrics?.clearLimits()
+    this.metrics?.detach()
     this.hub.end()
   }
 }
@@ -87,14 +88,16 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.family = family instanceof FamilyObservation ? family : undefined
     if (this.family !== undefined) {
       if (this.family.byKey) {
-        this.metrics = new PoolMetrics(engine.name, undefined, keyLabel(engine.key))
+        this.metrics = new PoolMetrics(engine.name, engine, undefined, keyLabel(engine.key))
         this.metrics.setLimits(minSize, maxSize)
       } else {
-        this.metrics = metrics && this.family.metrics !== undefined ? new PoolMetrics(engine.name, this.family.metrics) : undefined
+        this.metrics = metrics && this.family.metrics !== undefined ?
+          new PoolMetrics(engine.name, engine, this.family.metrics) :
+          undefined
       }
       this.hub = this.family.hub
     } else {
-      this.metrics = metrics ? new PoolMetrics(engine.name) : undefined
+      this.metrics = metrics ? new PoolMetrics(engine.name, engine) : undefined
       this.metrics?.setLimits(minSize, maxSize)
       this.hub = new EventHub(engine.name)
     }
@@ -112,17 +115,11 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     return this.metrics !== undefined || this.leakThreshold > 0 || this.hub.listening
   }
 
-  private sync(): void {
-    const engine = this.engine
-    this.metrics?.sync(engine.idle.length, engine.borrowed + engine.checking, engine.waiters.size)
-  }
-
   // Methods on the prototype, not arrow fields: the engine calls them as
   // methods, and a keyed pool has one observer per key, so per-observer
   // closures cost memory and cache lines on every borrow that crosses keys.
   opened(entry: Entry<A>, millis: number): void {
     this.metrics?.created(millis)
-    this.sync()
     if (this.hub.listening) {
       this.publish({ _tag: "opened", pool: this.engine.name, connection: entry.id, millis })
     }
@@ -135,39 +132,36 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     }
   }
 
-  borrowed(entry: Entry<A>, askedAt: number | undefined): void {
+  borrowed(entry: Entry<A>, askedAt: number | undefined, now: number | undefined): void {
     if (!this.timing) return
-    const now = this.engine.now()
+    now ??= this.engine.now()
     entry.borrowedAt = now
     const waited = askedAt === undefined ? 0 : Math.max(0, now - askedAt)
     this.metrics?.waited(waited)
-    this.sync()
     if (this.leakThreshold > 0) this.startLeakTimer()
     if (this.hub.listening) {
       this.publish({ _tag: "acquired", pool: this.engine.name, connection: entry.id, waitedMillis: waited })
     }
   }
 
-  returned(entry: Entry<A>): void {
+  returned(entry: Entry<A>): number | undefined {
     const borrowedAt = entry.borrowedAt
     entry.borrowedAt = NOT_TIMED
     entry.borrowSite = undefined
     entry.firstBorrow = false
-    if (borrowedAt !== NOT_TIMED) {
-      const used = Math.max(0, this.engine.now() - borrowedAt)
-      this.metrics?.borrowedFor(used)
-      if (this.hub.listening) {
-        this.publish({ _tag: "released", pool: this.engine.name, connection: entry.id, usedMillis: used })
-      }
-      if (entry.leakReported) this.leakEnded(entry, used)
+    if (borrowedAt === NOT_TIMED) return undefined
+    const now = this.engine.now()
+    const used = Math.max(0, now - borrowedAt)
+    this.metrics?.borrowedFor(used)
+    if (this.hub.listening) {
+      this.publish({ _tag: "released", pool: this.engine.name, connection: entry.id, usedMillis: used })
     }
-    // No sync here: the engine places the connection next (idle, to a
-    // waiter, or closed), and that report brings the counts up to date.
+    if (entry.leakReported) this.leakEnded(entry, used)
+    return now
   }
 
   closed(entry: Entry<A>, reason: CloseReason): void {
     this.metrics?.closed(reason)
-    this.sync()
     if (this.hub.listening) {
       this.publish({ _tag: "closed", pool: this.engine.name, connection: entry.id, reason })
     }
@@ -175,16 +169,11 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
 
   timedOut(count: number): void {
     this.metrics?.timedOut(count)
-    this.sync()
     if (this.hub.listening) this.publish({ _tag: "timedOut", pool: this.engine.name, waiters: count })
   }
 
   validationFailed(_entry: Entry<A>): void {
     this.metrics?.validationFailed()
-  }
-
-  changed(): void {
-    this.sync()
   }
 
   /**
@@ -214,14 +203,9 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
   }
 
   shutdown(): void {
-    this.sync()
-    if (this.family !== undefined) {
-      // The family's limits and stream outlive its sub-pools; a key's own limits go with it.
-      if (this.family.byKey) this.metrics?.clearLimits()
-      return
-    }
-    this.metrics?.clearLimits()
-    this.hub.end()
+    // A sub-pool's books leave the family's series; the family's limits and stream outlive it.
+    this.metrics?.detach()
+    if (this.family === undefined) this.hub.end()
   }
 
   // ------------------------------------------------------------ leak detection
@@ -260,6 +244,8 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
   private leakSuspected(entry: Entry<A>, borrowedMillis: number): Effect.Effect<void> {
     entry.leakReported = true
     this.metrics?.leak()
+    // Past the stack budget: every later borrow brings its stack (see borrowSite.ts).
+    if (entry.borrowSite === stacklessSite) takeEveryStack()
     const stack = entry.borrowSite?.stack ?? "(no stack: the borrow did not go through pool.use, pool.acquire or the facade)"
     if (this.hub.listening) {
       this.publish({ _tag: "leakSuspected", pool: this.engine.name, connection: entry.id, borrowedMillis, stack })

@@ -130,9 +130,9 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
   acquire(key: K): Promise<KeyedLease<A>> {
     const sub = this.family.subPool(key)
     if (!("engine" in sub)) return Promise.reject(sub)
-    if (this.leakDetection) return this.acquireLater(sub, siteOfBorrow())
+    const site = this.leakDetection ? siteOfBorrow() : undefined
     const entry = takeReady(sub.engine)
-    return entry !== undefined ? Promise.resolve(new KeyedLease(entry, entry.conn, this, sub.engine)) : this.acquireLater(sub, undefined)
+    return entry !== undefined ? Promise.resolve(this.lease(sub.engine, entry, site)) : this.acquireLater(sub, site)
   }
 
   /** The core's one decision, realised with promises (see the unkeyed facade). */

@@ -114,7 +114,7 @@ export class LeaseHandle<A> implements AsyncDisposable {
 /** A pool, its scope, and the handles it wraps its borrowed entries in. */
 export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable {
   private readonly engine: Engine<A, unknown, never>
-  /** With leak detection on, every borrow takes the slow road, which records the caller's stack. */
+  /** With leak detection on, every borrow records the caller's stack (see siteOfBorrow for its cost). */
   private readonly leakDetection: boolean
   private readonly shutdown: Shutdown
 
@@ -161,9 +161,9 @@ export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable
   private readonly wrapEntry = (entry: Entry<A>) => this.wrap(entry, this)
 
   acquire(): Promise<C> {
-    if (this.leakDetection) return this.acquireLater(siteOfBorrow())
+    const site = this.leakDetection ? siteOfBorrow() : undefined
     const entry = takeReady(this.engine)
-    return entry !== undefined ? Promise.resolve(this.wrap(entry, this)) : this.acquireLater(undefined)
+    return entry !== undefined ? Promise.resolve(this.wrapAt(entry, site)) : this.acquireLater(site)
   }
 
   /**
