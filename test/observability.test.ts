@@ -657,6 +657,46 @@ describe("leak detection", () => {
       })
     ))
 
+  it.effect("with metrics off a borrow is noted by the watcher, not timed: never reported before the threshold, at most a quarter of it late", () =>
+    withCapturedLogs((logs) =>
+      Effect.gen(function*() {
+        const fake = makeFake({ hooks: [] })
+        const scope = yield* Scope.make()
+        const pool = yield* Scope.extend(
+          ConnectionPool.make(fake.manager, {
+            name: "obs-leak-untimed",
+            minSize: 2,
+            maxSize: 2,
+            metrics: false,
+            leakDetectionThreshold: "2 seconds"
+          }),
+          scope
+        )
+        const a = yield* hold(pool) // at 0, into a quiet pool: noted at once
+        yield* TestClock.adjust("300 millis")
+        const b = yield* hold(pool) // at 0.3 s, while the watcher sleeps: noted at its next pass (0.5 s)
+        const reported = (n: number) => Effect.sync(() => poolLines(logs, "obs-leak-untimed").length === n)
+        yield* TestClock.adjust("1699 millis")
+        yield* settle
+        expect(poolLines(logs, "obs-leak-untimed")).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        yield* yieldUntil(reported(1), "a reported at its threshold")
+        expect(poolLines(logs, "obs-leak-untimed")[0]!.message).toContain(`connection ${a.conn()!.id} has been borrowed for 2000 ms`)
+        yield* TestClock.adjust("299 millis") // b has been out 2299 ms
+        yield* settle
+        expect(poolLines(logs, "obs-leak-untimed")).toHaveLength(1)
+        yield* advanceClockUntil(reported(2), "10 millis", "b reported")
+        const late = (yield* Effect.map(TestClock.currentTimeMillis, (now) => now - 300)) - 2000
+        expect(late).toBeGreaterThanOrEqual(0)
+        expect(late).toBeLessThanOrEqual(500)
+        expect(poolLines(logs, "obs-leak-untimed")[1]!.message).toContain(`connection ${b.conn()!.id} has been borrowed for`)
+        yield* a.release
+        yield* b.release
+        yield* yieldUntil(reported(4), "both returns reported")
+        yield* Scope.close(scope, Exit.void)
+      })
+    ))
+
   it.effect("past the stack budget a leak is reported without its stack, saying why, and every later borrow brings its stack", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {

@@ -75,7 +75,10 @@ export interface PoolOptions {
    * taken away. The stack is captured at borrow time only when this is on,
    * so it costs nothing when off; on, the first 100 borrows of each second
    * (across the process) have theirs taken, and once a leak is reported
-   * without its stack (a borrow past those 100), every borrow's is.
+   * without its stack (a borrow past those 100), every borrow's is. With
+   * `metrics: false` borrows are not timed: the watcher notes each one it
+   * finds, looking every quarter of the threshold while any may be out, so a
+   * report may come up to a quarter of the threshold late, never early.
    * 0 (the default) is off; otherwise at least
    * 2 seconds (shorter would report ordinary slow work) and at most
    * `maxLifetime` (unless that is 0).

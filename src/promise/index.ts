@@ -326,8 +326,8 @@ const translate = (input: unknown, known: ReadonlyArray<string>): Translated => 
 /**
  * The facade records no metrics unless asked (`metrics: true`): its callers
  * are not in Effect, so nothing of theirs reads Effect's `Metric`, and
- * recording costs more than a facade borrow itself (about 0.2 µs against
- * 0.15 µs here).
+ * timing a borrow takes one more clock read (about 50 ns here), a fifth to
+ * a quarter of a facade borrow on a resource that costs nothing.
  */
 const withFacadeDefaults = (options: Record<string, unknown>): Record<string, unknown> =>
   options["metrics"] === undefined ? { ...options, metrics: false } : options

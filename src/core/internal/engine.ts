@@ -105,6 +105,8 @@ export interface Entry<A> {
   firstBorrow: boolean
   /** Where the borrower asked, captured only when leak detection is on; its stack is formatted only if reported. */
   borrowSite: Error | undefined
+  /** When the leak watcher first saw this borrow, if nobody timed it (-1 otherwise). Kept by the observer. */
+  leakNotedAt: number
   /** This borrow was reported as a suspected leak. */
   leakReported: boolean
 }

@@ -162,6 +162,7 @@ export class Growth<A, E, R> {
         borrowedAt: -1,
         firstBorrow: true,
         borrowSite: undefined,
+        leakNotedAt: -1,
         leakReported: false
       }
       engine.entries.set(entry.conn, entry)

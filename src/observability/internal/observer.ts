@@ -110,9 +110,13 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     this.hub.publish(this.family === undefined ? event : { ...event, key: this.engine.key } as unknown as PoolEvent)
   }
 
-  /** Whether a borrow must be timed: for metrics, leak detection or a listener. */
+  /**
+   * Whether borrows are timed (a clock read each way): for metrics or a
+   * listener. Leak detection alone reads no clock per borrow: its watcher
+   * notes each borrow it finds (see `leakCheck`).
+   */
   private get timing(): boolean {
-    return this.metrics !== undefined || this.leakThreshold > 0 || this.hub.listening
+    return this.metrics !== undefined || this.hub.listening
   }
 
   // Methods on the prototype, not arrow fields: the engine calls them as
@@ -133,12 +137,12 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
   }
 
   borrowed(entry: Entry<A>, askedAt: number | undefined, now: number | undefined): void {
+    if (this.leakThreshold > 0) this.startLeakTimer()
     if (!this.timing) return
     now ??= this.engine.now()
     entry.borrowedAt = now
     const waited = askedAt === undefined ? 0 : Math.max(0, now - askedAt)
     this.metrics?.waited(waited)
-    if (this.leakThreshold > 0) this.startLeakTimer()
     if (this.hub.listening) {
       this.publish({ _tag: "acquired", pool: this.engine.name, connection: entry.id, waitedMillis: waited })
     }
@@ -146,10 +150,17 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
 
   returned(entry: Entry<A>): number | undefined {
     const borrowedAt = entry.borrowedAt
+    const notedAt = entry.leakNotedAt
     entry.borrowedAt = NOT_TIMED
+    entry.leakNotedAt = NOT_TIMED
     entry.borrowSite = undefined
     entry.firstBorrow = false
-    if (borrowedAt === NOT_TIMED) return undefined
+    if (borrowedAt === NOT_TIMED) {
+      if (!entry.leakReported) return undefined
+      const now = this.engine.now()
+      this.leakEnded(entry, Math.max(0, now - notedAt))
+      return now
+    }
     const now = this.engine.now()
     const used = Math.max(0, now - borrowedAt)
     this.metrics?.borrowedFor(used)
@@ -215,6 +226,14 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
    * a borrowed connection passes the threshold, reports every one that has,
    * and sleeps until the next; with nothing borrowed it stops, and the next
    * borrow starts it again.
+   *
+   * Borrows nobody timed (metrics off and nobody listening: the Promise
+   * facade's default) are noted when a pass first finds them, and while
+   * there may be such borrows the timer also wakes every quarter of the
+   * threshold: such a borrow is reported at most a quarter of the threshold
+   * late, never early, and its time out is counted from when it was noted.
+   * The pass that a borrow starts runs at once, so a borrow into a quiet pool
+   * is noted as it happens.
    */
   private startLeakTimer(): void {
     if (this.leakTimerRunning) return
@@ -227,14 +246,24 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
     const now = engine.now()
     let next = Infinity
     const reports: Array<Effect.Effect<void>> = []
+    let watching = false
     for (const entry of engine.entries.values()) {
-      if (entry.state !== "borrowed" || entry.leakReported || entry.borrowedAt === NOT_TIMED) continue
-      const due = entry.borrowedAt + this.leakThreshold
-      if (due <= now) reports.push(this.leakSuspected(entry, now - entry.borrowedAt))
+      if (entry.state !== "borrowed" || entry.leakReported) continue
+      watching = true
+      let since = entry.borrowedAt
+      if (since === NOT_TIMED) {
+        if (entry.leakNotedAt === NOT_TIMED) entry.leakNotedAt = now
+        since = entry.leakNotedAt
+      }
+      const due = since + this.leakThreshold
+      if (due <= now) reports.push(this.leakSuspected(entry, now - since))
       else if (due < next) next = due
     }
     const reported = Effect.all(reports, { discard: true })
+    // Borrows made from now on may go untimed: look again within a quarter of the threshold.
+    if (watching && !this.timing) next = Math.min(next, now + Math.ceil(this.leakThreshold / 4))
     if (next === Infinity) {
+      // Nothing out that is still to be reported: the next borrow starts the timer again.
       this.leakTimerRunning = false
       return reported
     }
