@@ -298,9 +298,9 @@ describe("bad options and failures", () => {
     { args: ["sweep", "--warmup", "2h"], names: "--warmup", value: "2h" },
     { args: ["sweep", "--out", ""], names: "--out", value: "" },
     { args: ["check", "--processes", "many"], names: "--processes", value: "many" },
-    { args: ["check", "--url", "postgres://u:hunter2@db/x"], names: "--url", value: "postgres://u:<redacted>@db/x" },
-    { args: ["top", "--url", "mysql://u:hunter2@x@h/db?ssl=1"], names: "--url", value: "mysql://u:<redacted>@h/db?ssl=1" },
-    { args: ["check"], env: { MYSQL_URL: "mysql://u:hunter2@x@h/db?ssl=1" }, names: "MYSQL_URL", value: "mysql://u:<redacted>@h/db?ssl=1" },
+    { args: ["check", "--url", "postgres://u:hunter2@db/x"], names: "--url", value: "postgres://u:***@db/x" },
+    { args: ["top", "--url", "mysql://u:hunter2@x@h/db?ssl=1"], names: "--url", value: "mysql://u:***@h/db?ssl=1" },
+    { args: ["check"], env: { MYSQL_URL: "mysql://u:hunter2@x@h/db?ssl=1" }, names: "MYSQL_URL", value: "mysql://u:***@h/db?ssl=1" },
     { args: ["check"], env: { MYSQL_POOL_MAX_SIZE: "lots" }, names: "MYSQL_POOL_MAX_SIZE", value: "lots" },
     { args: ["check"], env: { MYSQL_POOL_IDLE_TIMEOUT: "-5 seconds" }, names: "MYSQL_POOL_IDLE_TIMEOUT", value: "-5 seconds" }
   ]

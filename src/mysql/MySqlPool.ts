@@ -27,7 +27,7 @@ import type * as ConnectionPool from "../core/ConnectionPool.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import type * as PoolOptions from "../core/PoolOptions.js"
 import type { LendingPool } from "./internal/borrowed.js"
-import { resolveConfig, type ResolvedConfig } from "./internal/config.js"
+import { maskUrl as maskUrlText, resolveConfig, type ResolvedConfig } from "./internal/config.js"
 import { withCounts } from "./internal/counts.js"
 import * as mysqlConnection from "./internal/connection.js"
 import * as optionTable from "./internal/options.js"
@@ -164,6 +164,22 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
  * @since 0.1.0
  */
 export const configKeys: ReadonlyArray<string> = optionTable.knownKeys
+
+/**
+ * A MySQL URL as a message or a log line may show it: everything from after
+ * `user:` up to the last `@` becomes `***` (the last, because an unencoded
+ * `@`, `/` or `:` may be part of the password). This layer's errors show
+ * URLs this way.
+ *
+ * @example
+ * ```ts
+ * import { MySqlPool } from "effect-connection-pool"
+ *
+ * console.log(MySqlPool.maskUrl("mysql://app:s3cret@db:3306/shop")) // "mysql://app:***@db:3306/shop"
+ * ```
+ * @since 0.1.0
+ */
+export const maskUrl: (url: string) => string = maskUrlText
 
 /**
  * Make the checked pool of MySQL connections, bound to the current scope:

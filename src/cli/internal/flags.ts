@@ -14,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { MySqlPool } from "../../index.js"
 
 /** The one-line message for a bad value; the value is quoted as given (a URL with its password masked). */
 export const badValue = (flag: string, value: string, expected: string): string =>
@@ -89,12 +90,6 @@ export const sizeList = (name: string, description: string, max: number): Option
       invalid(flag, raw, `distinct whole numbers from 1 to ${max} separated by commas, such as 1,2,4,8`)
   })
 
-/**
- * The password part of a URL, masked for messages: everything from after
- * `user:` to the last `@`, so a password with a raw `@` or `/` in it is
- * masked whole (too much is masked rather than too little).
- */
-export const maskUrl = (raw: string): string => raw.replace(/^([^:/]+:\/\/[^:@/]*):.*@/, "$1:<redacted>@")
 
 const urlExpected = "a URL like mysql://user:password@host:3306/database, without query parameters"
 
@@ -110,7 +105,7 @@ export const isMySqlUrl = (raw: string): boolean => {
 }
 
 /** The line for a bad URL in `option` (a flag or `MYSQL_URL`), its password masked. */
-export const badUrl = (option: string, raw: string): string => badValue(option, maskUrl(raw), urlExpected)
+export const badUrl = (option: string, raw: string): string => badValue(option, MySqlPool.maskUrl(raw), urlExpected)
 
 /** `mysql://user:password@host:port/database`, kept `Redacted` from here on. */
 export const url = (name: string, description: string): Options.Options<Redacted.Redacted<string>> =>

@@ -17,7 +17,7 @@ import type * as Scope from "effect/Scope"
 import { MySqlPool, PoolOptions } from "../../index.js"
 import type { MySqlPoolConfig, PoolConfigError } from "../../index.js"
 import { CommandFailed, UsageError } from "./errors.js"
-import { badUrl, isMySqlUrl, maskUrl } from "./flags.js"
+import { badUrl, isMySqlUrl } from "./flags.js"
 import type { WorkloadPool } from "./workload.js"
 
 /** The flags that choose the server and size the pool. */
@@ -110,7 +110,7 @@ export const resolveTarget = (
     if (Option.isNone(flags.url) && env.url !== undefined) {
       const raw = Redacted.isRedacted(env.url) ? Redacted.value(env.url) : env.url
       if (!isMySqlUrl(raw)) {
-        return yield* new UsageError({ option: "MYSQL_URL", value: maskUrl(raw), message: badUrl("MYSQL_URL", raw) })
+        return yield* new UsageError({ option: "MYSQL_URL", value: MySqlPool.maskUrl(raw), message: badUrl("MYSQL_URL", raw) })
       }
     }
     const envConnection = connectionKeys.some((key) => env[key] !== undefined)
