@@ -6,7 +6,7 @@
  * hooks; the Promise facade's timers are real, so its bound is short.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
+import { Chunk, Effect, Fiber, FiberRef, HashMap, Option, Stream, TestClock } from "effect"
 import { ConnectionPool, KeyedConnectionPool, PoolTimeoutError } from "../src/index.js"
 import type { PoolEvent } from "../src/index.js"
 import { createGenericPool } from "../src/promise/index.js"
@@ -261,5 +261,39 @@ describe("Promise facade: hooks under a bound", () => {
       expect(pool.stats).toMatchObject({ size: 1, idle: 1, inUse: 0 })
       pool.close()
       await pool.waitClosed()
+    }))
+})
+
+describe("ConnectionPool: hooks as part of the caller's borrow", () => {
+  it.scoped("onAcquire and onRelease see the caller's log annotations and run under the caller's span", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: [] })
+      const seen: Array<{ readonly hook: string; readonly request: unknown; readonly parent: string | undefined }> = []
+      const note = (hook: string) =>
+        Effect.gen(function*() {
+          const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
+          const span = yield* Effect.option(Effect.currentSpan)
+          seen.push({
+            hook,
+            request: Option.getOrUndefined(HashMap.get(annotations, "request")),
+            parent: Option.isSome(span) ? span.value.name : undefined
+          })
+        })
+      const pool = yield* ConnectionPool.make(
+        { ...fake.manager, onAcquire: () => note("onAcquire"), onRelease: () => note("onRelease") },
+        { minSize: 1, maxSize: 1 }
+      )
+      yield* pool.use(() => Effect.void).pipe(Effect.withSpan("caller"), Effect.annotateLogs("request", "42"))
+      expect(seen).toEqual([
+        { hook: "onAcquire", request: "42", parent: "caller" },
+        { hook: "onRelease", request: "42", parent: "caller" }
+      ])
+      // a borrow outside any span or annotation: the hooks see none
+      seen.length = 0
+      yield* pool.use(() => Effect.void)
+      expect(seen).toEqual([
+        { hook: "onAcquire", request: undefined, parent: undefined },
+        { hook: "onRelease", request: undefined, parent: undefined }
+      ])
     }))
 })

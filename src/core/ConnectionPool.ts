@@ -24,7 +24,8 @@ import type { PoolOptions } from "./PoolOptions.js"
  * - `onAcquire` runs before a connection is handed out; `onRelease` runs when
  *   it comes back (roll back, reset session state). A failing `onRelease`
  *   disposes the connection instead of pooling it. `isDirty`, a synchronous
- *   check, lets a clean connection skip `onRelease`.
+ *   check, lets a clean connection skip `onRelease`. Both run as part of
+ *   the caller's borrow: under its span, with its log annotations.
  * - Every hook but `create` (bounded by `connectTimeout`) runs under
  *   `validationTimeout`, so a hook that never answers cannot hold a caller:
  *   past it an `isAlive` counts as dead; an `onAcquire` or `onRelease` is

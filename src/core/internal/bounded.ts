@@ -10,9 +10,29 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
 import type { Engine } from "./engine.js"
+
+/**
+ * `hook` as part of the caller's work although it runs in a pool fiber: under
+ * the caller's span and with its log annotations, so what the hook traces
+ * and logs shows up where the borrow does. Read in the caller's fiber; with
+ * neither (the common case) the hook is returned as it is.
+ */
+const asPartOfCaller = <X, Y, R>(hook: Effect.Effect<X, Y, R>): Effect.Effect<X, Y, R> => {
+  const caller = Option.getOrUndefined(Fiber.getCurrentFiber())
+  if (caller === undefined) return hook
+  const span = caller.currentSpan
+  const annotations = caller.getFiberRef(FiberRef.currentLogAnnotations)
+  let effect = hook
+  if (HashMap.size(annotations) > 0) effect = Effect.locally(effect, FiberRef.currentLogAnnotations, annotations)
+  if (span !== undefined) effect = Effect.withParentSpan(effect, span)
+  return effect
+}
 
 /**
  * Run `hook` in a fiber of the pool, started at once (the pool's runtime runs
@@ -28,7 +48,7 @@ export const bounded = <A, E, R, X, Y>(
   hook: Effect.Effect<X, Y, R>
 ): Effect.Effect<Exit.Exit<X, Y> | undefined> =>
   Effect.suspend(() => {
-    const fiber = engine.run(hook)
+    const fiber = engine.run(asPartOfCaller(hook))
     const done = fiber.unsafePoll()
     if (done !== null) return Effect.succeed(done)
     return Effect.async<Exit.Exit<X, Y> | undefined>((resume) => {
