@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tls from "node:tls"
 import { Effect, Fiber } from "effect"
-import { ConnectionPool, SocketError, SocketManager } from "../src/index.js"
+import { ConnectionPool, PoolConfigError, SocketError, SocketManager } from "../src/index.js"
 import { openSocketHandles, peer, testCertificates, type TestCertificates } from "./support/socketPeers.js"
 import { pollUntil } from "./support/waitUntil.js"
 
@@ -101,6 +101,20 @@ describe("SocketManager.tls", () => {
         yield* nothingLeftOpen(server, baseline)
       }))
   }
+
+  it.effect("a client key that does not match its certificate is a PoolConfigError naming key, before anything opens, the key never shown", () =>
+    Effect.gen(function*() {
+      const options = { host: "127.0.0.1", port: 1, ca: certs.ca, cert: certs.server.cert, key: certs.selfSigned.key }
+      for (const make of [SocketManager.tls(options), SocketManager.tlsKeyed({ ca: certs.ca, cert: certs.server.cert, key: certs.selfSigned.key })]) {
+        const error = yield* Effect.flip(make)
+        expect(error).toBeInstanceOf(PoolConfigError)
+        expect(error).toMatchObject({ option: "key", value: "<redacted>" })
+        expect(error.message).toContain("key values mismatch")
+        expect(error.message).not.toContain("PRIVATE KEY")
+      }
+      // the same pieces that fit together are accepted
+      yield* SocketManager.tls({ ...options, key: certs.server.key })
+    }))
 
   it.scopedLive("a server that never completes the handshake: connectTimeout holds (ETIMEDOUT), the socket is destroyed", () =>
     Effect.gen(function*() {

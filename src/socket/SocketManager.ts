@@ -121,7 +121,10 @@ export interface TcpOptions extends SocketOptions {
  * `timeout` (an idle timeout would fire on pooled sockets; `connectTimeout`
  * bounds the connect). The server's certificate is verified unless you set
  * `rejectUnauthorized: false`; the name checked is `servername`, or the
- * host when it is a name rather than an address.
+ * host when it is a name rather than an address. The common fields and the
+ * certificates and keys are checked when the manager is made (a
+ * `PoolConfigError` names the field; a key is never shown) and parsed once
+ * into the secure context every connection shares.
  *
  * @example
  * ```ts

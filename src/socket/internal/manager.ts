@@ -138,6 +138,68 @@ const tlsPassThrough = (options: Readonly<Record<string, unknown>>): tls.Connect
   return rest as tls.ConnectionOptions
 }
 
+const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+/** What an error may show of TLS material: never a key or a passphrase, and a size rather than a whole PEM. */
+const shown = (field: string, value: unknown): unknown =>
+  field === "key" || field === "pfx" || field === "passphrase" ? "<redacted>" :
+  typeof value === "string" ? `(${value.length} characters)` :
+  Buffer.isBuffer(value) ? `(${value.length} bytes)` :
+  value
+
+/**
+ * Node's `tls.connect` options, checked now rather than at the first
+ * connect (which would fail every open, with backoff, and name no option):
+ * the common fields' types, then the certificates and keys themselves,
+ * parsed into the one secure context every connection of the manager
+ * shares (without it, each connect parses them again). A bad one is named
+ * with OpenSSL's reason; a key, a pfx and a passphrase are never shown.
+ */
+const tlsConnectOptions = (given: Readonly<Record<string, unknown>>): Rejection | tls.ConnectionOptions => {
+  const options = tlsPassThrough(given)
+  const typed = firstRejection(
+    given.rejectUnauthorized === undefined || typeof given.rejectUnauthorized === "boolean" ?
+      undefined :
+      new Rejection("rejectUnauthorized", given.rejectUnauthorized, "true or false"),
+    given.servername === undefined || (typeof given.servername === "string" && given.servername !== "") ?
+      undefined :
+      new Rejection("servername", given.servername, "a non-empty host name"),
+    ...["minVersion", "maxVersion"].map((field) =>
+      given[field] === undefined || TLS_VERSIONS.includes(given[field] as string) ?
+        undefined :
+        new Rejection(field, given[field], `one of ${TLS_VERSIONS.join(", ")}`)
+    )
+  )
+  if (typed !== undefined || options.secureContext !== undefined) return typed ?? options
+  // Node skips what is not PEM in `ca` without a word: a path given for the file's contents would leave no CA.
+  const cas = given.ca === undefined ? [] : Array.isArray(given.ca) ? given.ca : [given.ca]
+  const notPem = cas.find((ca) => (typeof ca === "string" || Buffer.isBuffer(ca)) && !ca.toString().includes("-----BEGIN"))
+  if (notPem !== undefined) return new Rejection("ca", shown("ca", notPem), "PEM certificates (a file's contents, not its path)")
+  // Each piece alone first, so that the error names the one at fault; then all together (a key that does not match its cert).
+  const pieces: ReadonlyArray<readonly [string, tls.SecureContextOptions]> = [
+    ["ca", { ca: options.ca }],
+    ["cert", { cert: options.cert }],
+    ["key", { key: options.key, passphrase: options.passphrase }],
+    ["pfx", { pfx: options.pfx, passphrase: options.passphrase }]
+  ]
+  for (const [field, piece] of pieces) {
+    if (given[field] === undefined) continue
+    try {
+      tls.createSecureContext(piece)
+    } catch (error) {
+      return new Rejection(field, shown(field, given[field]), `valid TLS material (${messageOf(error)})`)
+    }
+  }
+  try {
+    return { ...options, secureContext: tls.createSecureContext(options) }
+  } catch (error) {
+    const field = given.key !== undefined ? "key" : given.pfx !== undefined ? "pfx" : "options"
+    return new Rejection(field, shown(field, given[field]), `TLS options that fit together (${messageOf(error)})`)
+  }
+}
+
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
 const forbiddenTls = (options: Readonly<Record<string, unknown>>): Rejection | undefined => {
   const field = ["socket", "path", "timeout"].find((f) => options[f] !== undefined)
   if (field === undefined) return undefined
@@ -183,8 +245,10 @@ export const tls_ = (options: unknown): Effect.Effect<ConnectionManager<tls.TLSS
     const port = checkPort(given.port)
     const resolved = checkSocketOptions(given)
     const bad = firstRejection(host, port, resolved) ?? forbiddenTls(given)
-    return bad ??
-      managerOf(tlsTarget(host as string, port as number, resolved as ResolvedSocketOptions, tlsPassThrough(given)))
+    const connectOptions = bad ?? tlsConnectOptions(given)
+    return connectOptions instanceof Rejection ?
+      connectOptions :
+      managerOf(tlsTarget(host as string, port as number, resolved as ResolvedSocketOptions, connectOptions))
   })
 
 export const unix = (options: unknown): Effect.Effect<ConnectionManager<net.Socket, SocketError>, PoolConfigError> =>
@@ -232,8 +296,8 @@ export const tlsKeyed = (
       undefined :
       new Rejection(endpointField, given[endpointField], "no value: each key is an endpoint { host, port }")) ??
       firstRejection(resolved) ?? forbiddenTls(given)
-    const connectOptions = tlsPassThrough(given)
-    return bad ?? keyedOf<Endpoint, tls.TLSSocket>((key) => {
+    const connectOptions = bad ?? tlsConnectOptions(given)
+    return connectOptions instanceof Rejection ? connectOptions : keyedOf<Endpoint, tls.TLSSocket>((key) => {
       const endpoint = endpointOfKey(key)
       if (endpoint instanceof Rejection) return badKey("tls", keyText(key), endpoint)
       return tlsTarget(endpoint.host, endpoint.port, resolved as ResolvedSocketOptions, connectOptions)
