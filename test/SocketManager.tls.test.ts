@@ -105,7 +105,11 @@ describe("SocketManager.tls", () => {
   it.effect("a client key that does not match its certificate is a PoolConfigError naming key, before anything opens, the key never shown", () =>
     Effect.gen(function*() {
       const options = { host: "127.0.0.1", port: 1, ca: certs.ca, cert: certs.server.cert, key: certs.selfSigned.key }
-      for (const make of [SocketManager.tls(options), SocketManager.tlsKeyed({ ca: certs.ca, cert: certs.server.cert, key: certs.selfSigned.key })]) {
+      const makes: ReadonlyArray<Effect.Effect<unknown, PoolConfigError>> = [
+        SocketManager.tls(options),
+        SocketManager.tlsKeyed({ ca: certs.ca, cert: certs.server.cert, key: certs.selfSigned.key })
+      ]
+      for (const make of makes) {
         const error = yield* Effect.flip(make)
         expect(error).toBeInstanceOf(PoolConfigError)
         expect(error).toMatchObject({ option: "key", value: "<redacted>" })
