@@ -7,8 +7,9 @@ import { Effect, Metric } from "effect"
 import * as mysql from "mysql2/promise"
 import { describe, expect, it, vi } from "vitest"
 import { PoolClosedError, PoolConfigError, PoolTimeoutError } from "../src/index.js"
+import type { PoolEvent } from "../src/index.js"
 import type { MySqlPromisePool, ResultHeader } from "../src/promise/index.js"
-import { createGenericPool, createPool } from "../src/promise/index.js"
+import { createGenericPool, createKeyedPool, createPool } from "../src/promise/index.js"
 import { throwawayServerForFile } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
@@ -356,5 +357,41 @@ describe("createGenericPool", () => {
       pool.terminate()
       await pool.waitClosed()
     }
+  })
+
+  it("events: a for await loop sees acquired, released and closed events, and ends when the pool has shut down", async () => {
+    const pool = await createGenericPool({ create: async () => ({}), dispose: () => {} }, { name: "facade-events", minsize: 1 })
+    const seen: Array<PoolEvent.PoolEvent> = []
+    const loop = (async () => {
+      for await (const event of pool.events) seen.push(event)
+    })()
+    // The loop subscribes once it starts running: borrow until it has seen a borrow.
+    await until(async () => {
+      await (await pool.acquire()).release()
+      return seen.some((event) => event._tag === "released")
+    }, "the loop saw a borrow")
+    pool.close()
+    await pool.waitClosed()
+    await loop
+    const tags = seen.map((event) => event._tag)
+    expect(tags).toContain("acquired")
+    expect(tags[tags.length - 1]).toBe("closed")
+    expect(seen[seen.length - 1]).toMatchObject({ pool: "facade-events", reason: "closed" })
+  })
+
+  it("events of a keyed facade carry their key", async () => {
+    const pool = await createKeyedPool({ create: async (key: string) => ({ key }), dispose: async () => {} }, { name: "facade-keyed-events" })
+    const seen: Array<{ readonly _tag: string; readonly key?: string }> = []
+    const loop = (async () => {
+      for await (const event of pool.events) seen.push(event)
+    })()
+    await until(async () => {
+      await (await pool.acquire("a")).release()
+      return seen.some((event) => event._tag === "released")
+    }, "the loop saw a borrow")
+    pool.close()
+    await pool.waitClosed()
+    await loop
+    expect(seen.find((event) => event._tag === "released")).toMatchObject({ key: "a" })
   })
 })

@@ -16,6 +16,7 @@ import * as LogLevel from "effect/LogLevel"
 import type * as Mysql from "mysql2"
 import * as ConnectionPool from "../core/ConnectionPool.js"
 import type { PoolStats } from "../core/ConnectionPool.js"
+import type { PoolEvent } from "../core/PoolEvent.js"
 import { PoolConfigError } from "../core/PoolError.js"
 import * as PoolOptionsModule from "../core/PoolOptions.js"
 import type { PoolOptions } from "../core/PoolOptions.js"
@@ -26,7 +27,7 @@ import type { MySqlPoolConfig } from "../mysql/MySqlPool.js"
 // Installs metrics, leak detection and events for the facade's pools too.
 import "../observability/Observability.js"
 import * as KeyedConnectionPool from "../keyed/KeyedConnectionPool.js"
-import type { KeyedPoolOptions, KeyedPoolStats } from "../keyed/KeyedConnectionPool.js"
+import type { KeyedPoolEvent, KeyedPoolOptions, KeyedPoolStats } from "../keyed/KeyedConnectionPool.js"
 import { KeyedPromisePool } from "./internal/keyedPromisePool.js"
 import { LeaseHandle, openInScope, PromisePool } from "./internal/promisePool.js"
 
@@ -163,6 +164,13 @@ export interface PromisePoolBase<C> extends AsyncDisposable {
   readonly closed: boolean
   /** `{ size, idle, inUse, checking, pending, waiting, minSize, maxSize, closed }`. */
   readonly stats: PoolStats
+  /**
+   * What happens in the pool (`ConnectionPool.events`), for `for await`:
+   * each loop is a subscriber of its own, with a 1,024-event buffer (one that
+   * falls behind loses the oldest and gets a `dropped` event), and ends when
+   * the pool has shut down. Nobody looping costs nothing.
+   */
+  readonly events: AsyncIterable<PoolEvent>
   /** Borrow; rejects with `PoolTimeoutError` after `acquireTimeout`, `PoolClosedError` once closed. */
   acquire(): Promise<C>
   /** Give back what `acquire` returned. Releasing twice does nothing. */
@@ -442,6 +450,8 @@ export interface KeyedPromisePoolApi<K, A> extends AsyncDisposable {
   readonly closed: boolean
   /** `{ total, keys }`: the counts over every key and per key. */
   readonly stats: KeyedPoolStats<K>
+  /** What happens in the pool, each event with its `key`, for `for await` (as the unkeyed pools' `events`). */
+  readonly events: AsyncIterable<KeyedPoolEvent<K>>
   statsFor(key: K): PoolStats
   /** Borrow a connection to `key`; rejects with `PoolTimeoutError`, `PoolClosedError` or (a bad `forKey`) `PoolConfigError`. */
   acquire(key: K): Promise<Lease<A>>

@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { PoolStats } from "../../core/ConnectionPool.js"
 import {
   attempt,
@@ -26,7 +27,7 @@ import {
   takeReady,
   type Waiter
 } from "../../core/internal/engine.js"
-import type { KeyedConnectionPool, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
+import type { KeyedConnectionPool, KeyedPoolEvent, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
 import { Shutdown } from "./shutdown.js"
 
 const noop = (): void => {}
@@ -120,6 +121,10 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
   get closed(): boolean {
     return this.shutdown.started
   }
+  get events(): AsyncIterable<KeyedPoolEvent<K>> {
+    return Stream.toAsyncIterable(this.pool.events)
+  }
+
   get stats(): KeyedPoolStats<K> {
     return Effect.runSync(this.pool.stats)
   }

@@ -11,7 +11,9 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ConnectionPool, PoolStats } from "../../core/ConnectionPool.js"
+import type { PoolEvent } from "../../core/PoolEvent.js"
 import {
   attempt,
   decide,
@@ -152,6 +154,9 @@ export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable
   }
   get stats(): PoolStats {
     return this.engine.snapshot()
+  }
+  get events(): AsyncIterable<PoolEvent> {
+    return Stream.toAsyncIterable(this.pool.events)
   }
 
   private options() {
