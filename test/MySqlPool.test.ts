@@ -22,7 +22,7 @@ import {
 import type { MySqlPoolConfig, ResultHeader } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
 import { layerTest } from "../src/testing/index.js"
-import { tableName, withPool } from "./support/mysql.js"
+import { tableName, whenRunning, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
 /** Build the pool layer into a scope of its own, so a test can close it when it wants. */
@@ -120,36 +120,6 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("MySqlPool
                 expect(Number(again!.x)).toBe(2)
               })
             )
-          })
-        )
-      }))
-
-    it.effect("a borrower interrupted mid-statement leaves no results behind: the statement is stopped, the connection reused", () =>
-      Effect.gen(function*() {
-        const server = yield* MariaDb
-        yield* withPool(
-          { url: server.url, minSize: 1, maxSize: 1 },
-          Effect.gen(function*() {
-            const started = yield* Deferred.make<number>()
-            const sleeper = yield* Effect.fork(
-              Pool.use((conn) => Effect.zipRight(Deferred.succeed(started, conn.threadId), conn.query("SELECT SLEEP(30)")))
-            )
-            const victim = yield* Deferred.await(started)
-            yield* pollUntil(
-              Effect.map(server.admin("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%'"), (r) =>
-                Number((r as Array<{ n: number }>)[0]!.n) === 1),
-              "SLEEP running"
-            )
-            yield* Fiber.interrupt(sleeper)
-            const [row] = yield* Pool.use((conn) =>
-              Effect.gen(function*() {
-                // KILL QUERY stopped the SLEEP and the pool read its answer: the same connection, clean.
-                expect(conn.threadId).toBe(victim)
-                return yield* conn.query<ReadonlyArray<{ x: number }>>("SELECT 7 AS x")
-              })
-            )
-            expect(row).toEqual({ x: 7 })
-            expect(yield* Pool.stats).toMatchObject({ size: 1, inUse: 0 })
           })
         )
       }))
@@ -319,11 +289,7 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("MySqlPool
               })
             ))
             yield* Deferred.await(inside)
-            yield* pollUntil(
-              Effect.map(server.admin("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%'"), (r) =>
-                Number((r as Array<{ n: number }>)[0]!.n) === 1),
-              "SLEEP running"
-            )
+            yield* whenRunning(server, "SELECT SLEEP")
             const exit = yield* Fiber.interrupt(tx)
             expect(Exit.isInterrupted(exit)).toBe(true)
             expect(Exit.isFailure(exit) && exit.cause.toString()).not.toContain("Die")

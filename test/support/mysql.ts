@@ -9,6 +9,7 @@ import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as mysql from "mysql2/promise"
 import { MySqlPool, type MySqlPoolConfig } from "../../src/index.js"
 import { MariaDb, type MariaDbServer, type MariaDbServerError, start } from "../../src/testing/index.js"
+import { pollUntil } from "./waitUntil.js"
 
 export interface TestDatabaseService {
   readonly url: string
@@ -71,3 +72,7 @@ export const running = (server: MariaDbServer, prefix: string) =>
     ),
     (rows) => Number((rows as Array<{ n: number }>)[0]!.n)
   )
+
+/** Until one statement of the test user whose text starts with `prefix` is running. */
+export const whenRunning = (server: MariaDbServer, prefix: string) =>
+  pollUntil(Effect.map(running(server, prefix), (n) => n === 1), `${prefix} running`)

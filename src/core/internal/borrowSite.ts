@@ -49,10 +49,12 @@ export const siteOfBorrow = (): Error => {
     return new Error("borrowed here")
   }
   if (everyBorrow) return new Error("borrowed here")
-  if ((past++ & 63) !== 0 || Date.now() < windowEndsAt) return stacklessSite
+  if ((past++ & 63) !== 0) return stacklessSite
+  const now = Date.now()
+  if (now < windowEndsAt) return stacklessSite
   left = STACKS_PER_SECOND - 1
   past = 0
-  windowEndsAt = Date.now() + 1000
+  windowEndsAt = now + 1000
   return new Error("borrowed here")
 }
 

@@ -15,9 +15,8 @@ import { borrow } from "./acquire.js"
 import { AcquireWithSite, Engine, EngineId, siteOfBorrow, UseWithSite } from "./engine.js"
 import * as housekeeper from "./housekeeper.js"
 import * as names from "./names.js"
-import { callOrDie } from "./callOrDie.js"
 import * as options from "./options.js"
-import { release } from "./release.js"
+import { holdInScope, lend } from "./release.js"
 
 class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
   readonly [EngineId]: Engine<A, E, R>
@@ -65,15 +64,7 @@ class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
   private acquireFrom(site: Error | undefined): Effect.Effect<A, E | PoolTimeoutError | PoolClosedError, Scope.Scope> {
     const engine = this.engine
     return Effect.uninterruptibleMask((restore) =>
-      borrow(engine, restore, (entry) => {
-        if (site !== undefined) entry.borrowSite = site
-        return Effect.scopeWith((scope) =>
-          Effect.as(
-            Scope.addFinalizer(scope, Effect.suspend(() => release(engine, entry) ?? Effect.void)),
-            entry.conn
-          )
-        )
-      })
+      borrow(engine, restore, (entry) => holdInScope(engine, entry, site))
     )
   }
 
@@ -96,21 +87,7 @@ class ConnectionPoolImpl<A, E, R> implements ConnectionPool<A, E> {
     const engine = this.engine
     if (engine.options.leakDetectionThreshold === 0) site = undefined
     return Effect.uninterruptibleMask((restore) =>
-      borrow(engine, restore, (entry) => {
-        if (site !== undefined) entry.borrowSite = site
-        // One frame for both outcomes, no nested mask (we are uninterruptible
-        // already): `Effect.ensuring` would add both, on every borrow.
-        return Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
-          onFailure: (cause) => {
-            const hook = release(engine, entry)
-            return hook === undefined ? Effect.failCause(cause) : Effect.zipRight(hook, Effect.failCause(cause))
-          },
-          onSuccess: (value) => {
-            const hook = release(engine, entry)
-            return hook === undefined ? Effect.succeed(value) : Effect.as(hook, value)
-          }
-        })
-      })
+      borrow(engine, restore, (entry) => lend(engine, entry, site, restore, f))
     )
   }
 

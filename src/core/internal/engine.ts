@@ -66,7 +66,6 @@ import { type Queued, WaiterQueue } from "./waiterQueue.js"
 
 export { attempt, type Borrow, borrowWith, decide, type Restore, takeFirst, takeReady } from "./acquire.js"
 export { leakDetectionActive, siteOfBorrow, stacklessSite, takeEveryStack } from "./borrowSite.js"
-export { callOrDie } from "./callOrDie.js"
 export { pass as housekeepingPass } from "./housekeeper.js"
 export { messageOf } from "./messageOf.js"
 export * as names from "./names.js"
@@ -77,7 +76,7 @@ export {
   resolveKeyedSync,
   type ResolvedPoolOptions
 } from "./options.js"
-export { release } from "./release.js"
+export { holdInScope, lend, release } from "./release.js"
 export type { Queued } from "./waiterQueue.js"
 
 export type EntryState = "idle" | "borrowed" | "checking" | "disposed"

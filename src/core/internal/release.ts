@@ -4,8 +4,50 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type { Restore } from "./acquire.js"
 import { bounded } from "./bounded.js"
+import { callOrDie } from "./callOrDie.js"
 import type { Engine, Entry } from "./engine.js"
+
+/**
+ * `use`'s body once a connection is borrowed (the caller is uninterruptible
+ * here, `restore` gives `f` the caller's own interruptibility back): `f` runs,
+ * and the connection is released whatever it does, in one frame for both
+ * outcomes and no nested mask (`Effect.ensuring` would add both, on every
+ * borrow). `site`: the borrower's stack, with leak detection on.
+ */
+export const lend = <A, E, R, B, E2, R2>(
+  engine: Engine<A, E, R>,
+  entry: Entry<A>,
+  site: Error | undefined,
+  restore: Restore,
+  f: (conn: A) => Effect.Effect<B, E2, R2>
+): Effect.Effect<B, E2, R2> => {
+  if (site !== undefined) entry.borrowSite = site
+  return Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
+    onFailure: (cause) => {
+      const hook = release(engine, entry)
+      return hook === undefined ? Effect.failCause(cause) : Effect.zipRight(hook, Effect.failCause(cause))
+    },
+    onSuccess: (value) => {
+      const hook = release(engine, entry)
+      return hook === undefined ? Effect.succeed(value) : Effect.as(hook, value)
+    }
+  })
+}
+
+/** A scoped `acquire`'s body once a connection is borrowed: released when the caller's scope closes. */
+export const holdInScope = <A, E, R>(
+  engine: Engine<A, E, R>,
+  entry: Entry<A>,
+  site: Error | undefined
+): Effect.Effect<A, never, Scope.Scope> => {
+  if (site !== undefined) entry.borrowSite = site
+  return Effect.scopeWith((scope) =>
+    Effect.as(Scope.addFinalizer(scope, Effect.suspend(() => release(engine, entry) ?? Effect.void)), entry.conn)
+  )
+}
 
 /**
  * Give a borrowed connection back. When no `onRelease` needs to run (there is

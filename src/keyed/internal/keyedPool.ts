@@ -21,18 +21,18 @@ import type * as Stream from "effect/Stream"
 import type { ConnectionManager, PoolStats } from "../../core/ConnectionPool.js"
 import {
   borrowWith,
-  callOrDie,
   decide,
   Engine,
   type Entry,
   FamilyId,
   type Family,
+  holdInScope,
   housekeepingPass,
+  lend,
   messageOf,
   names,
   observeGroup,
   type ResolvedKeyedOptions,
-  release,
   resolveKeyedSync,
   type Restore,
   siteOfBorrow,
@@ -235,34 +235,14 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
   acquire(key: K): Effect.Effect<A, Acquired<E>, Scope.Scope> {
     const site = this.leakDetection ? siteOfBorrow() : undefined
     return Effect.uninterruptibleMask((restore) =>
-      this.borrow(key, restore, (engine, entry) => {
-        if (site !== undefined) entry.borrowSite = site
-        return Effect.scopeWith((scope) =>
-          Effect.as(
-            Scope.addFinalizer(scope, Effect.suspend(() => release(engine, entry) ?? Effect.void)),
-            entry.conn
-          )
-        )
-      })
+      this.borrow(key, restore, (engine, entry) => holdInScope(engine, entry, site))
     )
   }
 
   use<B, E2, R2>(key: K, f: (conn: A) => Effect.Effect<B, E2, R2>): Effect.Effect<B, Acquired<E> | E2, R2> {
     const site = this.leakDetection ? siteOfBorrow() : undefined
     return Effect.uninterruptibleMask((restore) =>
-      this.borrow(key, restore, (engine, entry) => {
-        if (site !== undefined) entry.borrowSite = site
-        return Effect.matchCauseEffect(restore(callOrDie(f, entry.conn)), {
-          onFailure: (cause) => {
-            const hook = release(engine, entry)
-            return hook === undefined ? Effect.failCause(cause) : Effect.zipRight(hook, Effect.failCause(cause))
-          },
-          onSuccess: (value) => {
-            const hook = release(engine, entry)
-            return hook === undefined ? Effect.succeed(value) : Effect.as(hook, value)
-          }
-        })
-      })
+      this.borrow(key, restore, (engine, entry) => lend(engine, entry, site, restore, f))
     )
   }
 

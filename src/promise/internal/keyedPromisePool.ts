@@ -29,15 +29,9 @@ import {
 } from "../../core/internal/engine.js"
 import type { KeyedConnectionPool, KeyedPoolEvent, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
 import { Shutdown } from "./shutdown.js"
+import { promiseFor, released } from "./waiterPromise.js"
 
 const noop = (): void => {}
-/** One shared promise executor (as the unkeyed facade's): `promise()` hands it the waiter through this slot, so no closure is made per waiter. */
-let adopting: { resolve: (value: any) => void } | undefined
-const adopt = (resolve: (value: any) => void): void => {
-  adopting!.resolve = resolve
-  adopting = undefined
-}
-const released: Promise<void> = Promise.resolve()
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
 
 /** One borrow from a keyed facade: the value, and its entry until released. */
@@ -78,8 +72,7 @@ class KeyedPromiseWaiter<A> implements Waiter<A> {
     private readonly site: Error | undefined
   ) {}
   promise(): Promise<KeyedLease<A>> {
-    adopting = this
-    return new Promise<KeyedLease<A>>(adopt)
+    return promiseFor(this)
   }
   handOff(): void {
     const entry = this.entry!

@@ -28,6 +28,7 @@ import {
   type Waiter
 } from "../../core/internal/engine.js"
 import { Shutdown } from "./shutdown.js"
+import { promiseFor, released } from "./waiterPromise.js"
 
 const noop = (): void => {}
 
@@ -37,14 +38,6 @@ type Inspect = (value: unknown, options: object) => string
 /** `Name { …view… }`, as Node prints a class instance, from the view alone. */
 const printed = (name: string, view: unknown, options: object, inspect: Inspect | undefined): string =>
   `${name} ${inspect === undefined ? JSON.stringify(view) : inspect(view, options)}`
-const released: Promise<void> = Promise.resolve()
-
-/** One shared promise executor: `promise()` hands it the waiter through this slot, so no closure is made per waiter. */
-let adopting: { resolve: (value: any) => void } | undefined
-const adopt = (resolve: (value: any) => void): void => {
-  adopting!.resolve = resolve
-  adopting = undefined
-}
 
 /** A caller of the Promise facade waiting in line: one object and its promise. */
 class PromiseWaiter<A, C> implements Waiter<A> {
@@ -62,8 +55,7 @@ class PromiseWaiter<A, C> implements Waiter<A> {
     private readonly site: Error | undefined
   ) {}
   promise(): Promise<C> {
-    adopting = this
-    return new Promise<C>(adopt)
+    return promiseFor(this)
   }
   handOff(): void {
     const entry = this.entry!

@@ -24,12 +24,15 @@ export interface Target<S extends net.Socket> {
   readonly configure?: ((socket: S) => void) | undefined
 }
 
+/** An error's text for a message: Node's errors and OpenSSL's carry it in `message`. */
+export const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
 export const socketError = (transport: Transport, endpoint: string, cause: unknown): SocketError =>
   new SocketError({
     transport,
     endpoint,
     code: codeOf(cause),
-    detail: cause instanceof Error ? cause.message : String(cause),
+    detail: messageOf(cause),
     cause
   })
 

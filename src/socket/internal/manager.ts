@@ -11,7 +11,7 @@ import { PoolConfigError } from "../../core/PoolError.js"
 import type { KeyedConnectionManager } from "../../keyed/KeyedConnectionManager.js"
 import { SocketError } from "../SocketError.js"
 import type { Endpoint } from "../SocketManager.js"
-import { connect, type Target } from "./connect.js"
+import { connect, messageOf, type Target } from "./connect.js"
 import { dispose } from "./dispose.js"
 import {
   checkConnectTimeout,
@@ -197,8 +197,6 @@ const tlsConnectOptions = (given: Readonly<Record<string, unknown>>): Rejection 
     return new Rejection(field, shown(field, given[field]), `TLS options that fit together (${messageOf(error)})`)
   }
 }
-
-const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 const forbiddenTls = (options: Readonly<Record<string, unknown>>): Rejection | undefined => {
   const field = ["socket", "path", "timeout"].find((f) => options[f] !== undefined)
