@@ -68,6 +68,35 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("prepared 
       )
     }))
 
+  // The statement that reads the count is itself a new text: the server runs it after its own
+  // PREPARE and before any close queued behind it, so a close sent late shows up in its answer.
+  const countReaders = [
+    { kind: "a cached text", placeholders: 1 },
+    { kind: "a one-off text (more than 32 placeholders)", placeholders: 33 }
+  ]
+  for (const { kind, placeholders } of countReaders) {
+    it.effect(`a full cache makes room before ${kind} is prepared: never maxPreparedStatements + 1 on the server`, () =>
+      Effect.gen(function*() {
+        const server = yield* MariaDb
+        yield* withPool(
+          { url: server.url, minSize: 1, maxSize: 1, maxPreparedStatements: 5 },
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const before = yield* preparedOnServer(server)
+            yield* distinctTexts(5, 1)
+            const values = Array.from({ length: placeholders }, () => 1)
+            const rows = yield* sql.unsafe<{ n: string }>(
+              `SELECT VARIABLE_VALUE AS n FROM information_schema.GLOBAL_STATUS
+               WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT' AND 1 IN (${values.map(() => "?").join(", ")})`,
+              values
+            )
+            // At most: an earlier test's connections may still be going away, which only lowers the count.
+            expect(Number(rows[0]!.n) - before).toBeLessThanOrEqual(5)
+          })
+        )
+      }))
+  }
+
   it.effect("sql.in lists longer than 32 values are closed at once and never push a repeated statement out", () =>
     Effect.gen(function*() {
       const server = yield* MariaDb

@@ -127,8 +127,9 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
   /**
    * How many prepared statements each connection keeps (`execute` and the
    * `SqlClient` prepare every statement), least recently used closed first
-   * on the server (COM_STMT_CLOSE). Default 256, from 0 (none kept: each is
-   * prepared and closed) to 1,048,576. From the environment:
+   * on the server (COM_STMT_CLOSE) before a new text is prepared, so the
+   * server never holds more of a connection's. Default 256, from 0 (none
+   * kept: each is prepared and closed) to 1,048,576. From the environment:
    * `MYSQL_POOL_MAX_PREPARED_STATEMENTS`.
    *
    * The server's `max_prepared_stmt_count` (default 16,382) is for all its

@@ -63,7 +63,11 @@ const manyPlaceholders = (sql: string): boolean => {
 /** mysql2's per-connection statement cache (an LRU whose eviction sends COM_STMT_CLOSE), which its typings leave out. */
 interface StatementCache {
   readonly size: number
+  readonly max: number
+  has(key: string): boolean
   delete(key: string): boolean
+  /** Closes the `count` least recently used (COM_STMT_CLOSE, queued on the connection). */
+  evict(count: number): void
   clear(): void
 }
 
@@ -375,6 +379,7 @@ export class PooledMySqlConnection implements PooledConnection {
     this.running++
     const values = params as Array<Mysql.ExecuteValues> | undefined
     const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
+    if (method === "execute") this.makeRoom(sql, rows)
     let retried = false
     const callback = (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => {
       if (method === "execute") {
@@ -400,6 +405,23 @@ export class PooledMySqlConnection implements PooledConnection {
       }
     }
     this.dispatch(method, sql, values, rows, callback)
+  }
+
+  /**
+   * Closes the least recently used statements before a text that is not
+   * cached is prepared, so the server never holds more than the cache's
+   * `max` of this connection's statements. mysql2 evicts only once the new
+   * statement is prepared, and queues that close behind the execute: the
+   * server held max + 1 until then (seen as 2,562 of a pool's 2,560). A
+   * statement still in flight on this connection (`running`, this one
+   * included) may need a slot too, so it is counted as one: closing one
+   * more than needed when statements are pipelined costs a re-prepare at
+   * most. The key is built only when the cache is full.
+   */
+  private makeRoom(sql: string, rows: "objects" | "arrays"): void {
+    const statements = this.statements()
+    const over = statements.size + this.running - statements.max
+    if (over > 0 && !statements.has(statementKey(sql, rows))) statements.evict(over)
   }
 
   /** mysql2's statement cache of this connection. */
