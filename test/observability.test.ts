@@ -697,6 +697,40 @@ describe("leak detection", () => {
       })
     ))
 
+  it.effect("a borrow made after the last listener left (so untimed) is still reported at most a quarter of the threshold late", () =>
+    withCapturedLogs((logs) =>
+      Effect.gen(function*() {
+        const fake = makeFake({ hooks: [] })
+        const scope = yield* Scope.make()
+        const pool = yield* Scope.extend(
+          ConnectionPool.make(fake.manager, {
+            name: "obs-leak-listener-left",
+            minSize: 2,
+            maxSize: 2,
+            metrics: false,
+            leakDetectionThreshold: "2 seconds"
+          }),
+          scope
+        )
+        const listener = yield* subscribe(pool)
+        const a = yield* hold(pool) // at 0, timed (a listener is on): the watcher sleeps towards 2 s
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(listener.fiber)
+        yield* TestClock.adjust("100 millis")
+        const b = yield* hold(pool) // at 0.2 s, untimed: only a pass of the watcher notes it
+        const reported = (n: number) => Effect.sync(() => poolLines(logs, "obs-leak-listener-left").length === n)
+        yield* advanceClockUntil(reported(1), "10 millis", "a reported")
+        yield* advanceClockUntil(reported(2), "10 millis", "b reported")
+        const late = (yield* Effect.map(TestClock.currentTimeMillis, (now) => now - 200)) - 2000
+        expect(late).toBeGreaterThanOrEqual(0)
+        expect(late).toBeLessThanOrEqual(500)
+        expect(poolLines(logs, "obs-leak-listener-left")[1]!.message).toContain(`connection ${b.conn()!.id} has been borrowed for`)
+        yield* a.release
+        yield* b.release
+        yield* Scope.close(scope, Exit.void)
+      })
+    ))
+
   it.effect("past the stack budget a leak is reported without its stack, saying why, and every later borrow brings its stack", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
@@ -707,8 +741,7 @@ describe("leak detection", () => {
           scope
         )
         // Spend the budget: this second's stacks (what earlier tests left of
-        // them), one renewal if a second had passed, and the borrows before
-        // the next look at the clock; all within far less than a second.
+        // them), and a second's more if its timer renews it meanwhile.
         for (let i = 0; i < 2 * STACKS_PER_SECOND + 100; i++) yield* pool.use(() => Effect.void)
         const first = yield* hold(pool)
         yield* TestClock.adjust("2 seconds")

@@ -10,6 +10,11 @@
  * most 100 stacks a second (under 1 ms of CPU). A leak reported without its
  * stack turns the budget off (`takeEveryStack`): from then on every borrow's
  * stack is taken, so the leak, which recurs, is reported with it next time.
+ *
+ * The stack is the one of the code that builds the borrow (`pool.use(f)`,
+ * `pool.acquire`), since running it happens inside Effect's runtime: an
+ * effect built once and run many times (`Effect.repeat(pool.use(f))`)
+ * shares the site it got when built, stackless if that was past the budget.
  */
 
 /** At most this many stacks a second while no leak has gone without one. */
@@ -38,24 +43,22 @@ stacklessSite.stack = `(no stack: stacks are taken for at most ${STACKS_PER_SECO
 let left = STACKS_PER_SECOND
 /** When the current second of the budget ends (it starts with its first stack). */
 let windowEndsAt = 0
-/** Borrows past the budget in this window: the clock is looked at on the first and every 64th. */
-let past = 0
 let everyBorrow = false
+
+// A timer, not a look at the clock past the budget: a borrow past it then
+// costs nothing, and the budget is back on time however few borrows follow.
+const renew = (): void => {
+  left = STACKS_PER_SECOND
+}
 
 /** The stack of the code borrowing now, or `stacklessSite` past the budget. Formatting waits until a leak is reported. */
 export const siteOfBorrow = (): Error => {
   if (left > 0) {
-    if (left-- === STACKS_PER_SECOND) windowEndsAt = Date.now() + 1000
+    if (left === STACKS_PER_SECOND) windowEndsAt = Date.now() + 1000
+    if (--left === 0) setTimeout(renew, Math.max(0, windowEndsAt - Date.now())).unref()
     return new Error("borrowed here")
   }
-  if (everyBorrow) return new Error("borrowed here")
-  if ((past++ & 63) !== 0) return stacklessSite
-  const now = Date.now()
-  if (now < windowEndsAt) return stacklessSite
-  left = STACKS_PER_SECOND - 1
-  past = 0
-  windowEndsAt = now + 1000
-  return new Error("borrowed here")
+  return everyBorrow ? new Error("borrowed here") : stacklessSite
 }
 
 /** A leak was reported without its stack: take every borrow's stack from now on. */

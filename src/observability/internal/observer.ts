@@ -229,7 +229,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
    *
    * Borrows nobody timed (metrics off and nobody listening: the Promise
    * facade's default) are noted when a pass first finds them, and while
-   * there may be such borrows the timer also wakes every quarter of the
+   * anything is borrowed the timer also wakes every quarter of the
    * threshold: such a borrow is reported at most a quarter of the threshold
    * late, never early, and its time out is counted from when it was noted.
    * The pass that a borrow starts runs at once, so a borrow into a quiet pool
@@ -260,8 +260,10 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
       else if (due < next) next = due
     }
     const reported = Effect.all(reports, { discard: true })
-    // Borrows made from now on may go untimed: look again within a quarter of the threshold.
-    if (watching && !this.timing) next = Math.min(next, now + Math.ceil(this.leakThreshold / 4))
+    // A borrow made from now on may go untimed (timing stops when the last
+    // listener leaves), and only a pass notes it: look again within a quarter
+    // of the threshold. At most four wakes a threshold, while a borrow is out.
+    if (watching) next = Math.min(next, now + Math.ceil(this.leakThreshold / 4))
     if (next === Infinity) {
       // Nothing out that is still to be reported: the next borrow starts the timer again.
       this.leakTimerRunning = false
