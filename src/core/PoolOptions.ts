@@ -77,11 +77,10 @@ export interface PoolOptions {
    * (across the process) have theirs taken, and once a leak is reported
    * without its stack (a borrow past those 100), every borrow's is. With
    * `metrics: false` borrows are not timed: the watcher notes each one it
-   * finds, looking every quarter of the threshold while any borrow is out, so a
-   * report may come up to a quarter of the threshold late, never early.
-   * 0 (the default) is off; otherwise at least
-   * 2 seconds (shorter would report ordinary slow work) and at most
-   * `maxLifetime` (unless that is 0).
+   * finds, looking every quarter of the threshold while any borrow is out,
+   * so a report may come up to a quarter of the threshold late, never early.
+   * 0 (the default) is off; otherwise at least 2 seconds (shorter would
+   * report ordinary slow work) and at most `maxLifetime` (unless that is 0).
    */
   readonly leakDetectionThreshold?: Duration.DurationInput
   /**
