@@ -120,6 +120,23 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("prepared 
       )
     }))
 
+  it.effect("a value mysql2 refuses before sending (undefined) is a SqlError, and the connection goes on at once", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const id = (yield* sql<{ id: number }>`SELECT CONNECTION_ID() AS id`)[0]!.id
+          const error = yield* Effect.flip(sql.unsafe("SELECT ? AS v", [undefined]))
+          expect(error._tag).toBe("SqlError")
+          expect(error.message).toContain("undefined")
+          // The same connection, not one destroyed after a wait for a statement that never ran.
+          expect(yield* sql<{ id: number }>`SELECT CONNECTION_ID() AS id`).toEqual([{ id }])
+        })
+      )
+    }))
+
   it.effect("maxPreparedStatements: 0 keeps none: every execute is prepared and closed", () =>
     Effect.gen(function*() {
       const server = yield* MariaDb
@@ -168,6 +185,35 @@ layer(smallLimit, { excludeTestServices: true, timeout: 120_000 })("a server out
           expect(yield* preparedOnServer(server)).toBeLessThanOrEqual(50)
           const sql = yield* SqlClient.SqlClient
           expect(yield* sql<{ n: number }>`SELECT ${41} + 1 AS n`).toEqual([{ n: 42 }])
+        })
+      )
+    }), 60_000)
+
+  it.effect("a 1461 raised while the statement runs (a procedure's own PREPARE) is not retried: the procedure's insert is done once", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* server.admin("CREATE TABLE IF NOT EXISTS test.calls (n INT)")
+      yield* server.admin("DELETE FROM test.calls")
+      yield* server.admin(
+        "CREATE OR REPLACE PROCEDURE test.insert_then_prepare() BEGIN INSERT INTO test.calls VALUES (1); PREPARE s FROM 'SELECT 1'; END"
+      )
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`SELECT ${1} AS cached` // one statement of its own, so a retry would have some to free
+          // Fill the server to one slot short of its 50 from another pool, kept open: the CALL takes that slot.
+          const free = 50 - (yield* preparedOnServer(server)) - 1
+          yield* withPool(
+            { url: server.url, minSize: 1, maxSize: 1 },
+            Effect.gen(function*() {
+              yield* distinctTexts(free, 1, 100_000)
+              const error = yield* Effect.flip(sql.unsafe("CALL test.insert_then_prepare()"))
+              expect(error.message).toContain("max_prepared_stmt_count")
+            })
+          )
+          const rows = yield* server.admin("SELECT COUNT(*) AS n FROM test.calls")
+          expect(Number((rows as Array<{ n: number }>)[0]!.n)).toBe(1)
         })
       )
     }), 60_000)

@@ -140,7 +140,8 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
    * multi-row INSERTs: one text per length) is prepared and closed at once,
    * so one-off texts never push the repeated ones out. When the server
    * refuses a PREPARE anyway (error 1461), the connection closes its own
-   * statements and tries once more.
+   * statements and prepares once more (never a statement that had started
+   * running, nor one with others sent behind it).
    */
   readonly maxPreparedStatements?: number | undefined
   /** Extra attributes for the `SqlClient`'s spans. */

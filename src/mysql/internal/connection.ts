@@ -71,6 +71,11 @@ interface StatementCache {
   clear(): void
 }
 
+/** What mysql2's `execute` returns: its Execute command, whose `statement` is set once the text is prepared. */
+interface ExecuteCommand {
+  readonly statement?: unknown
+}
+
 /** mysql2's key for a cached statement (`BaseConnection.statementKey`) as `send` calls it: no `nestTables`. */
 const statementKey = (sql: string, rows: "objects" | "arrays"): string =>
   `undefined/undefined/${rows === "arrays" ? "true" : "undefined"}${sql}`
@@ -381,17 +386,26 @@ export class PooledMySqlConnection implements PooledConnection {
     const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
     if (method === "execute") this.makeRoom(sql, rows)
     let retried = false
+    let command: ExecuteCommand | undefined
     const callback = (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => {
       if (method === "execute") {
         // COM_STMT_CLOSE at once (queued behind this statement, no answer to wait for).
         if (oneOff) this.statements().delete(statementKey(sql, rows))
-        if (error?.errno === ER_MAX_PREPARED_STMT_COUNT && !retried && this.broken === undefined) {
+        if (
+          error?.errno === ER_MAX_PREPARED_STMT_COUNT && !retried && this.broken === undefined &&
+          // Only a PREPARE that failed is safe to send again: mysql2 sets `statement` once it is
+          // prepared, and after that the 1461 came from running it (a procedure's own PREPARE),
+          // whose effects may stand. And only with nothing behind it on this connection: a retry
+          // goes to the back of mysql2's queue, after statements sent later.
+          command?.statement === undefined && this.running === 1
+        ) {
           // The server is full (of anyone's statements): free this connection's own, then try once more.
           const statements = this.statements()
           if (statements.size > 0) {
             retried = true
             statements.clear()
-            return this.dispatch(method, sql, values, rows, callback)
+            command = this.dispatch(method, sql, values, rows, callback)
+            return
           }
         }
       }
@@ -404,7 +418,13 @@ export class PooledMySqlConnection implements PooledConnection {
         done(undefined, result)
       }
     }
-    this.dispatch(method, sql, values, rows, callback)
+    try {
+      command = this.dispatch(method, sql, values, rows, callback)
+    } catch (error) {
+      // mysql2 refuses some values before sending anything (undefined, a function): the
+      // statement ends here, and the connection is as it was.
+      callback(error as Error, undefined)
+    }
   }
 
   /**
@@ -416,7 +436,10 @@ export class PooledMySqlConnection implements PooledConnection {
    * statement still in flight on this connection (`running`, this one
    * included) may need a slot too, so it is counted as one: closing one
    * more than needed when statements are pipelined costs a re-prepare at
-   * most. The key is built only when the cache is full.
+   * most. Exact while statements run one at a time; statements pipelined
+   * on one connection that are not prepared yet cannot be made room for
+   * here (they are not in the cache), so each may add one while it runs.
+   * The key is built only when the cache is full.
    */
   private makeRoom(sql: string, rows: "objects" | "arrays"): void {
     const statements = this.statements()
@@ -435,16 +458,17 @@ export class PooledMySqlConnection implements PooledConnection {
     values: Array<Mysql.ExecuteValues> | undefined,
     rows: "objects" | "arrays",
     callback: (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => void
-  ): void {
+  ): ExecuteCommand | undefined {
     // The (sql, values, callback) form spares mysql2 copying an options object per statement.
     if (rows === "arrays") {
       if (method === "query") this.conn.query({ sql, values, rowsAsArray: true }, callback)
-      else this.conn.execute({ sql, values, rowsAsArray: true }, callback)
+      else return this.conn.execute({ sql, values, rowsAsArray: true }, callback) as unknown as ExecuteCommand
     } else if (values === undefined) {
       if (method === "query") this.conn.query(sql, callback)
-      else this.conn.execute(sql, callback)
+      else return this.conn.execute(sql, callback) as unknown as ExecuteCommand
     } else if (method === "query") this.conn.query(sql, values, callback)
-    else this.conn.execute(sql, values, callback)
+    else return this.conn.execute(sql, values, callback) as unknown as ExecuteCommand
+    return undefined
   }
 
   private wakeSettled(): void {
