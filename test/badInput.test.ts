@@ -117,6 +117,12 @@ const cases: Array<Case> = [
     value: "mysql://app:***@/test", expects: "with a host"
   },
   {
+    name: "layer: url with user and password, the @ and host forgotten",
+    run: layer({ url: `mysql://app:${pw("/")}` }),
+    field: "url",
+    value: "mysql://app:***"
+  },
+  {
     name: "layer: url, an unencoded / in the password",
     run: layer({ url: `mysql://app:${pw("/")}@127.0.0.1:1/test` }),
     field: "url",

@@ -61,13 +61,19 @@ const bad = (option: string, value: unknown, expected: string) =>
  * last `@` is `***`. The last, because an unencoded `@` may be part of the
  * password (`u:hunter@2x@h`), and so may `/`, `?`, `#` and `:`, which end the
  * authority for a URL parser and leave the rest of the password in the path.
- * A text with no `@` has no credentials to hide.
+ * With no `@`, what follows the first `:` is shown only if it is a port
+ * (`mysql://db:3306/test`): otherwise it may be a password whose host was
+ * forgotten (`mysql://root:hunter2`), and the rest is `***`.
  */
 export const maskUrl = (raw: string): string => {
-  const at = raw.lastIndexOf("@")
-  if (at === -1) return raw
   // The credentials start after `scheme://`, or at the start when there is no scheme (`u:pw@h`).
   const start = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0].length ?? 0
+  const at = raw.lastIndexOf("@")
+  if (at === -1) {
+    const hostPort = /^([^:/?#]*):([^/?#]*)/.exec(raw.slice(start))
+    if (hostPort === null || /^\d{1,5}$/.test(hostPort[2]!)) return raw
+    return `${raw.slice(0, start + hostPort[1]!.length + 1)}***`
+  }
   const colon = raw.indexOf(":", start)
   // No `:` in the credentials: the user alone, no password to hide.
   return colon === -1 || colon > at ? raw : `${raw.slice(0, colon + 1)}***${raw.slice(at)}`
