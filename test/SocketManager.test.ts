@@ -6,6 +6,7 @@
  * sleeps: tests wait on events, or poll with a bound (`pollUntil`).
  */
 import * as net from "node:net"
+import * as nodeTls from "node:tls"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Equal, Exit, Fiber, Option, TestClock } from "effect"
@@ -453,6 +454,9 @@ describe("SocketManager: keyed variants", () => {
     }))
 })
 
+/** Shaped like a private key's PEM; never parsed. */
+const fakeKeyPem = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\n"
+
 describe("SocketManager: bad options", () => {
   interface Case {
     readonly name: string
@@ -500,6 +504,13 @@ describe("SocketManager: bad options", () => {
     { name: "tls: ca a number", make: tls({ ca: 42 }), field: "ca", value: 42 },
     { name: "tls: cert not PEM", make: tls({ cert: Buffer.from("garbage") }), field: "cert", value: "(7 bytes)" },
     { name: "tls: key not a key (never shown)", make: tls({ key: "garbage-secret" }), field: "key", value: "<redacted>" },
+    { name: "tls: minVersion TLSv1.3 above maxVersion TLSv1.2", make: tls({ minVersion: "TLSv1.3", maxVersion: "TLSv1.2" }), field: "maxVersion", value: "TLSv1.2" },
+    { name: "tls: ca an empty list", make: tls({ ca: [] }), field: "ca", value: "[]" },
+    { name: "tls: ca a key's PEM, not a certificate", make: tls({ ca: fakeKeyPem }), field: "ca", value: `(${fakeKeyPem.length} characters)` },
+    { name: "tls: ciphers that match none", make: tls({ ciphers: "NO-SUCH-CIPHER" }), field: "ciphers", value: "NO-SUCH-CIPHER" },
+    { name: "tls: ca beside a secureContext (Node ignores it)", make: tls({ secureContext: nodeTls.createSecureContext({}), ca: "x" }), field: "ca", value: "(1 characters)" },
+    { name: "tcp: a TLS key given to tcp (never shown)", make: tcp({ key: fakeKeyPem }), field: "key", value: "<redacted>" },
+    { name: "tcpKeyed: a passphrase (never shown)", make: SocketManager.tcpKeyed({ passphrase: "hunter2" } as never), field: "passphrase", value: "<redacted>" },
     { name: "tlsKeyed: maxVersion 1.3", make: SocketManager.tlsKeyed({ maxVersion: 1.3 } as never), field: "maxVersion", value: 1.3 },
     { name: "unix: empty path", make: SocketManager.unix({ path: "" }), field: "path", value: "" },
     { name: "unix: path with NUL", make: SocketManager.unix({ path: "/tmp/a\0b" }), field: "path", value: "/tmp/a\0b" },

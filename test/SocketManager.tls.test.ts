@@ -120,6 +120,16 @@ describe("SocketManager.tls", () => {
       yield* SocketManager.tls({ ...options, key: certs.server.key })
     }))
 
+  it.effect("a client certificate without its key (or a key without its certificate) is a PoolConfigError naming the missing one", () =>
+    Effect.gen(function*() {
+      const base = { host: "127.0.0.1", port: 1, ca: certs.ca }
+      const noKey = yield* Effect.flip(SocketManager.tls({ ...base, cert: certs.server.cert }))
+      expect(noKey).toMatchObject({ option: "key", value: undefined })
+      const noCert = yield* Effect.flip(SocketManager.tls({ ...base, key: certs.server.key }))
+      expect(noCert).toMatchObject({ option: "cert", value: undefined })
+      expect(noCert.message).not.toContain("PRIVATE KEY")
+    }))
+
   it.scopedLive("a server that never completes the handshake: connectTimeout holds (ETIMEDOUT), the socket is destroyed", () =>
     Effect.gen(function*() {
       const server = yield* peer({ tls: certs.server, neverHandshake: true })

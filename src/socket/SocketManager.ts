@@ -123,8 +123,11 @@ export interface TcpOptions extends SocketOptions {
  * `rejectUnauthorized: false`; the name checked is `servername`, or the
  * host when it is a name rather than an address. The common fields and the
  * certificates and keys are checked when the manager is made (a
- * `PoolConfigError` names the field; a key is never shown) and parsed once
- * into the secure context every connection shares.
+ * `PoolConfigError` names the field; a key is never shown): `ca` must hold
+ * PEM certificates, `cert` and `key` come together, `minVersion` is no newer
+ * than `maxVersion`, and beside a `secureContext` none of the fields Node
+ * would then ignore (`ca`, `cert`, `ciphers`, …) may be given. They are
+ * parsed once into the secure context every connection shares.
  *
  * @example
  * ```ts

@@ -23,6 +23,7 @@ import {
   firstRejection,
   Rejection,
   type ResolvedSocketOptions,
+  shownValue,
   unknownKey
 } from "./options.js"
 import { type Dead, deadReason, resetForNextBorrower, trackedOf, type Transport } from "./tracked.js"
@@ -140,12 +141,36 @@ const tlsPassThrough = (options: Readonly<Record<string, unknown>>): tls.Connect
 
 const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
-/** What an error may show of TLS material: never a key or a passphrase, and a size rather than a whole PEM. */
+/** What an error may show of a TLS option: never a key or a passphrase, and of certificates only their size. */
 const shown = (field: string, value: unknown): unknown =>
-  field === "key" || field === "pfx" || field === "passphrase" ? "<redacted>" :
-  typeof value === "string" ? `(${value.length} characters)` :
-  Buffer.isBuffer(value) ? `(${value.length} bytes)` :
-  value
+  typeof value === "string" && ["ca", "cert", "crl", "dhparam"].includes(field) ?
+    `(${value.length} characters)` :
+    shownValue(field, value)
+
+/** The secure-context fields: Node ignores every one of them when a `secureContext` is given. */
+const CONTEXT_FIELDS = [
+  "ca",
+  "cert",
+  "key",
+  "pfx",
+  "passphrase",
+  "crl",
+  "ciphers",
+  "ecdhCurve",
+  "dhparam",
+  "sigalgs",
+  "minVersion",
+  "maxVersion",
+  "secureOptions",
+  "secureProtocol",
+  "honorCipherOrder",
+  "sessionIdContext",
+  "privateKeyEngine",
+  "privateKeyIdentifier"
+]
+
+const isCertificate = (ca: unknown): boolean =>
+  (typeof ca !== "string" && !Buffer.isBuffer(ca)) || /-----BEGIN (?:TRUSTED )?CERTIFICATE-----/.test(ca.toString())
 
 /**
  * Node's `tls.connect` options, checked now rather than at the first
@@ -170,17 +195,36 @@ const tlsConnectOptions = (given: Readonly<Record<string, unknown>>): Rejection 
         new Rejection(field, given[field], `one of ${TLS_VERSIONS.join(", ")}`)
     )
   )
-  if (typed !== undefined || options.secureContext !== undefined) return typed ?? options
-  // Node skips what is not PEM in `ca` without a word: a path given for the file's contents would leave no CA.
-  const cas = given.ca === undefined ? [] : Array.isArray(given.ca) ? given.ca : [given.ca]
-  const notPem = cas.find((ca) => (typeof ca === "string" || Buffer.isBuffer(ca)) && !ca.toString().includes("-----BEGIN"))
-  if (notPem !== undefined) return new Rejection("ca", shown("ca", notPem), "PEM certificates (a file's contents, not its path)")
+  if (typed !== undefined) return typed
+  if (options.secureContext !== undefined) {
+    const ignored = CONTEXT_FIELDS.find((field) => given[field] !== undefined)
+    return ignored === undefined ? options : new Rejection(
+      ignored,
+      shown(ignored, given[ignored]),
+      "no value beside secureContext (Node would ignore it): put it in the secure context"
+    )
+  }
+  const order = (version: unknown) => TLS_VERSIONS.indexOf(version as string)
+  if (given.minVersion !== undefined && given.maxVersion !== undefined && order(given.minVersion) > order(given.maxVersion)) {
+    return new Rejection("maxVersion", given.maxVersion, `a version no older than minVersion ${String(given.minVersion)}`)
+  }
+  // Node skips what is not a certificate in `ca` without a word: a path given for the file's
+  // contents, or a key's PEM, would leave no CA, and so would an empty list.
+  const cas = given.ca === undefined ? undefined : Array.isArray(given.ca) ? given.ca : [given.ca]
+  if (cas !== undefined && cas.length === 0) return new Rejection("ca", "[]", "at least one PEM certificate")
+  const notCertificate = cas?.find((ca) => !isCertificate(ca))
+  if (notCertificate !== undefined) {
+    return new Rejection("ca", shown("ca", notCertificate), "PEM certificates (a file's contents, not its path)")
+  }
   // Each piece alone first, so that the error names the one at fault; then all together (a key that does not match its cert).
   const pieces: ReadonlyArray<readonly [string, tls.SecureContextOptions]> = [
     ["ca", { ca: options.ca }],
     ["cert", { cert: options.cert }],
     ["key", { key: options.key, passphrase: options.passphrase }],
-    ["pfx", { pfx: options.pfx, passphrase: options.passphrase }]
+    ["pfx", { pfx: options.pfx, passphrase: options.passphrase }],
+    ["ciphers", { ciphers: options.ciphers }],
+    ["ecdhCurve", { ecdhCurve: options.ecdhCurve }],
+    ["sigalgs", { sigalgs: options.sigalgs }]
   ]
   for (const [field, piece] of pieces) {
     if (given[field] === undefined) continue
@@ -189,6 +233,12 @@ const tlsConnectOptions = (given: Readonly<Record<string, unknown>>): Rejection 
     } catch (error) {
       return new Rejection(field, shown(field, given[field]), `valid TLS material (${messageOf(error)})`)
     }
+  }
+  // A client certificate needs its key, and a key its certificate: alone, Node sends none.
+  if (given.pfx === undefined && (given.cert === undefined) !== (given.key === undefined)) {
+    const missing = given.cert === undefined ? "cert" : "key"
+    const present = missing === "cert" ? "key" : "cert"
+    return new Rejection(missing, undefined, `a value: ${present} is given, and a client certificate needs both`)
   }
   try {
     return { ...options, secureContext: tls.createSecureContext(options) }

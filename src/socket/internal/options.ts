@@ -80,8 +80,24 @@ export const firstRejection = (...checks: ReadonlyArray<unknown>): Rejection | u
  */
 export const unknownKey = (given: Readonly<Record<string, unknown>>, known: ReadonlyArray<string>): Rejection | undefined => {
   const key = Object.keys(given).find((k) => !known.includes(k))
-  return key === undefined ? undefined : new Rejection(key, given[key], `one of the known options: ${known.join(", ")}`)
+  return key === undefined ?
+    undefined :
+    new Rejection(key, shownValue(key, given[key]), `one of the known options: ${known.join(", ")}`)
 }
+
+/** Option names whose values are secrets (a TLS key or passphrase, whatever it is called). */
+const secretName = /key|pfx|pass|secret|token|auth|cred/i
+
+/**
+ * What an error may show of an option's value: never one whose name says
+ * it is a secret (also under a misspelled or foreign name: TLS options
+ * given to `tcp`), and a size rather than a whole PEM or buffer.
+ */
+export const shownValue = (field: string, value: unknown): unknown =>
+  secretName.test(field) ? "<redacted>" :
+  typeof value === "string" && value.includes("-----BEGIN") ? `(${value.length} characters)` :
+  Buffer.isBuffer(value) ? `(${value.length} bytes)` :
+  value
 
 export const checkSocketOptions = (options: {
   readonly noDelay?: unknown
