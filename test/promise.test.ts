@@ -365,18 +365,37 @@ describe("createGenericPool", () => {
     const loop = (async () => {
       for await (const event of pool.events) seen.push(event)
     })()
-    // The loop subscribes once it starts running: borrow until it has seen a borrow.
-    await until(async () => {
-      await (await pool.acquire()).release()
-      return seen.some((event) => event._tag === "released")
-    }, "the loop saw a borrow")
+    // Subscribed as the loop starts: a borrow in the same tick is seen.
+    await (await pool.acquire()).release()
     pool.close()
     await pool.waitClosed()
     await loop
     const tags = seen.map((event) => event._tag)
-    expect(tags).toContain("acquired")
-    expect(tags[tags.length - 1]).toBe("closed")
+    expect(tags).toEqual(["acquired", "released", "closed"])
     expect(seen[seen.length - 1]).toMatchObject({ pool: "facade-events", reason: "closed" })
+  })
+
+  it("events: a loop that breaks ends there, and another loop still gets every event, from its start to the pool's close", async () => {
+    const pool = await createGenericPool({ create: async () => ({}), dispose: () => {} }, { name: "facade-events-break", minsize: 1 })
+    const first: Array<string> = []
+    const second: Array<string> = []
+    const breaking = (async () => {
+      for await (const event of pool.events) {
+        first.push(event._tag)
+        break
+      }
+    })()
+    const staying = (async () => {
+      for await (const event of pool.events) second.push(event._tag)
+    })()
+    await (await pool.acquire()).release()
+    await breaking
+    await (await pool.acquire()).release()
+    pool.close()
+    await pool.waitClosed()
+    await staying
+    expect(first).toEqual(["acquired"])
+    expect(second).toEqual(["acquired", "released", "acquired", "released", "closed"])
   })
 
   it("events of a keyed facade carry their key", async () => {
@@ -385,10 +404,7 @@ describe("createGenericPool", () => {
     const loop = (async () => {
       for await (const event of pool.events) seen.push(event)
     })()
-    await until(async () => {
-      await (await pool.acquire("a")).release()
-      return seen.some((event) => event._tag === "released")
-    }, "the loop saw a borrow")
+    await (await pool.acquire("a")).release()
     pool.close()
     await pool.waitClosed()
     await loop

@@ -166,9 +166,10 @@ export interface PromisePoolBase<C> extends AsyncDisposable {
   readonly stats: PoolStats
   /**
    * What happens in the pool (`ConnectionPool.events`), for `for await`:
-   * each loop is a subscriber of its own, with a 1,024-event buffer (one that
+   * each loop is a subscriber of its own from the moment it starts (so it
+   * sees a borrow made right after), with a 1,024-event buffer (one that
    * falls behind loses the oldest and gets a `dropped` event), and ends when
-   * the pool has shut down. Nobody looping costs nothing.
+   * the pool has shut down; `break` unsubscribes. Nobody looping costs nothing.
    */
   readonly events: AsyncIterable<PoolEvent>
   /** Borrow; rejects with `PoolTimeoutError` after `acquireTimeout`, `PoolClosedError` once closed. */

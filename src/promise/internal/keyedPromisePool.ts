@@ -10,7 +10,6 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import type { PoolStats } from "../../core/ConnectionPool.js"
 import {
   attempt,
@@ -29,6 +28,7 @@ import {
 } from "../../core/internal/engine.js"
 import type { KeyedConnectionPool, KeyedPoolEvent, KeyedPoolStats } from "../../keyed/KeyedConnectionPool.js"
 import { Shutdown } from "./shutdown.js"
+import { eventsIterable } from "./eventsIterable.js"
 import { promiseFor, released } from "./waiterPromise.js"
 
 const noop = (): void => {}
@@ -115,7 +115,7 @@ export class KeyedPromisePool<K, A> implements AsyncDisposable {
     return this.shutdown.started
   }
   get events(): AsyncIterable<KeyedPoolEvent<K>> {
-    return Stream.toAsyncIterable(this.pool.events)
+    return eventsIterable(this.pool.events)
   }
 
   get stats(): KeyedPoolStats<K> {

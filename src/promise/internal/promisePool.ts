@@ -11,7 +11,6 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import type { ConnectionPool, PoolStats } from "../../core/ConnectionPool.js"
 import type { PoolEvent } from "../../core/PoolEvent.js"
 import {
@@ -28,6 +27,7 @@ import {
   type Waiter
 } from "../../core/internal/engine.js"
 import { Shutdown } from "./shutdown.js"
+import { eventsIterable } from "./eventsIterable.js"
 import { promiseFor, released } from "./waiterPromise.js"
 
 const noop = (): void => {}
@@ -148,7 +148,7 @@ export class PromisePool<A, C extends LeaseHandle<A>> implements AsyncDisposable
     return this.engine.snapshot()
   }
   get events(): AsyncIterable<PoolEvent> {
-    return Stream.toAsyncIterable(this.pool.events)
+    return eventsIterable(this.pool.events)
   }
 
   private options() {
