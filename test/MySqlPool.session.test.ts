@@ -86,7 +86,7 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("reset: \"
       )
     }))
 
-  it.effect("a user lock and a table lock are released before the connection sits idle in the pool", () =>
+  it.effect("a user lock and table locks (LOCK TABLES, FLUSH TABLES … FOR EXPORT) are released before the connection sits idle in the pool", () =>
     Effect.gen(function*() {
       const server = yield* MariaDb
       const lock = tableName("lock")
@@ -103,6 +103,9 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("reset: \"
           // A table lock held by the idle connection would hold this statement for lock_wait_timeout.
           const read = yield* server.admin(`SET STATEMENT lock_wait_timeout = 2 FOR SELECT COUNT(*) AS n FROM test.${table}`)
           expect(Number((read as Array<{ n: number }>)[0]!.n)).toBe(0)
+          // FLUSH TABLES … FOR EXPORT: a read lock the server does not report as session state.
+          yield* Pool.use((conn) => conn.query(`FLUSH TABLES ${table} FOR EXPORT`))
+          yield* server.admin(`SET STATEMENT lock_wait_timeout = 2 FOR INSERT INTO test.${table} VALUES (1)`)
         })
       )
     }))
@@ -153,14 +156,73 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("reset: \"
       )
     }))
 
-  it.effect("raw use of the connection forces a reset", () =>
+  for (const reset of ["auto", "always"] as const) {
+    it.effect(`raw use of the connection forces a reset that also sets the database back (reset: "${reset}")`, () =>
+      Effect.gen(function*() {
+        const server = yield* MariaDb
+        yield* withOne(
+          server,
+          Effect.gen(function*() {
+            yield* Pool.use((conn) => Effect.promise(() => conn.raw.promise().query("SET @behind_the_pools_back = 1")))
+            expect(yield* Pool.use((conn) => one(conn, "SELECT @behind_the_pools_back"))).toBeNull()
+            // A reset keeps the current database: the pool's USE back must not depend on seeing the borrower's.
+            yield* Pool.use((conn) => Effect.promise(() => conn.raw.promise().query("USE mysql")))
+            expect(yield* Pool.use((conn) => one(conn, "SELECT DATABASE()"))).toBe("test")
+          }),
+          { reset }
+        )
+      }))
+  }
+
+  it.effect("with multipleStatements, a text that fails part-way leaves nothing of the statements before the failure", () =>
     Effect.gen(function*() {
       const server = yield* MariaDb
+      const table = tableName("after_failed_begin")
+      yield* server.admin(`CREATE TABLE test.${table} (id INT)`)
+      // [what ran before the failing statement, what the next borrower reads, what it must find]
+      const cases: ReadonlyArray<readonly [string, string, unknown]> = [
+        ["SET autocommit = 0", "SELECT @@autocommit", 1],
+        ["USE mysql", "SELECT DATABASE()", "test"],
+        ["SET @v = 42", "SELECT @v", null],
+        ["BEGIN", "SELECT @@in_transaction", 0]
+      ]
       yield* withOne(
         server,
         Effect.gen(function*() {
-          yield* Pool.use((conn) => Effect.promise(() => conn.raw.promise().query("SET @behind_the_pools_back = 1")))
-          expect(yield* Pool.use((conn) => one(conn, "SELECT @behind_the_pools_back"))).toBeNull()
+          for (const [before, read, expected] of cases) {
+            const error = yield* Effect.flip(Pool.use((conn) => conn.query(`${before}; SELECT no_such_column`)))
+            expect(error).toBeInstanceOf(SqlError)
+            expect({ before, found: yield* Pool.use((conn) => one(conn, read)) }).toEqual({ before, found: expected })
+          }
+          // The next borrower's write after a failed "BEGIN; …" is its own, committed: not rolled back with a transaction it never began.
+          yield* Effect.flip(Pool.use((conn) => conn.query("BEGIN; SELECT no_such_column")))
+          yield* Pool.use((conn) => conn.query(`INSERT INTO ${table} VALUES (1)`))
+        }),
+        { multipleStatements: true }
+      )
+      const rows = yield* server.admin(`SELECT COUNT(*) AS n FROM test.${table}`)
+      expect(Number((rows as Array<{ n: number }>)[0]!.n)).toBe(1)
+    }))
+
+  it.effect("a borrower's SET ROLE never reaches the next borrower: no reset undoes it, so the connection is closed", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* server.admin("CREATE ROLE IF NOT EXISTS pool_borrower_role")
+      yield* withOne(
+        server,
+        Effect.gen(function*() {
+          const who = yield* Pool.use((conn) => one<string>(conn, "SELECT CURRENT_USER()"))
+          const [user, host] = who.split("@")
+          yield* server.admin("GRANT pool_borrower_role TO ?@?", [user, host])
+          const before = yield* Pool.use((conn) =>
+            Effect.gen(function*() {
+              yield* conn.query("SET ROLE pool_borrower_role")
+              expect(yield* one(conn, "SELECT CURRENT_ROLE()")).toBe("pool_borrower_role")
+              return conn.threadId
+            })
+          )
+          const [role, threadId] = yield* Pool.use((conn) => Effect.map(one(conn, "SELECT CURRENT_ROLE()"), (r) => [r, conn.threadId]))
+          expect({ role, sameConnection: threadId === before }).toEqual({ role: null, sameConnection: false })
         })
       )
     }))

@@ -96,8 +96,9 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
    *   prepared statement (session state tracking, enabled for each pooled
    *   connection); what the server does not report is found in the
    *   statement's text: user locks (`GET_LOCK`), `LOCK TABLES`, `FLUSH …
-   *   WITH READ LOCK`, `BACKUP LOCK`, `HANDLER`, `SET TRANSACTION`, `XA`,
-   *   `CALL`, `LOAD DATA`, and user variables assigned inside a `SELECT`
+   *   WITH READ LOCK`, `FLUSH … FOR EXPORT`, `BACKUP LOCK`, `BACKUP STAGE`,
+   *   `HANDLER`, `SET TRANSACTION`, `XA`, `CALL`, `LOAD DATA`, and user
+   *   variables assigned inside a `SELECT`
    *   (`:=`, `INTO @v`). A connection that ran only plain statements goes
    *   back with no round trip; one left in a transaction is rolled back.
    *   Not seen: a stored function called from a `SELECT` that sets a user
@@ -106,8 +107,11 @@ export interface MySqlPoolConfig extends PoolOptions.PoolOptions {
    * - `"never"`: never; a transaction left open is still rolled back. What a
    *   borrower sets on its session is seen by the next one.
    *
-   * Touching `raw` or interrupting a statement makes the next return reset
-   * in `"auto"` too.
+   * Touching `raw`, interrupting a statement, or (with
+   * `multipleStatements`) a text that fails part-way makes the next return
+   * reset in `"auto"` too, and set the database back. A connection that ran
+   * `SET ROLE` is closed on return instead (in `"auto"` and `"always"`): no
+   * reset gives the session its login role back.
    */
   readonly reset?: "auto" | "always" | "never" | undefined
   /**

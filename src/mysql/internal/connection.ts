@@ -95,28 +95,43 @@ const TRACKING = "SET SESSION session_track_state_change = ON, session_track_sch
 /**
  * What the server does not report, found in the statement's text instead:
  * user locks (`GET_LOCK`, `RELEASE_LOCK`), table locks (`LOCK TABLES`,
- * `FLUSH TABLES … WITH READ LOCK`, `BACKUP LOCK`), `HANDLER`, `SET
+ * `FLUSH TABLES … WITH READ LOCK`, `… FOR EXPORT`, `BACKUP LOCK`, `BACKUP
+ * STAGE`), `HANDLER`, `SET
  * TRANSACTION` (the next transaction's characteristics), `XA`, `CALL` (a
  * procedure may take a user lock), `LOAD DATA` (may assign user variables),
  * and user variables assigned where no OK packet says so (`SELECT @v := 1`,
  * `SELECT … INTO @v`). Conservative: a match only costs one reset. Skipped
  * once the session is known to need a reset.
  */
-const untracked = /:=|\bINTO\s*@|(?:\b|_)LOCKS?\b|\bHANDLER\b|\bSET\s+TRANSACTION\b|\bXA\b|\bCALL\b|\bLOAD\s+(?:DATA|XML)\b/i
+const untracked =
+  /:=|\bINTO\s*@|(?:\b|_)LOCKS?\b|\bHANDLER\b|\bSET\s+TRANSACTION\b|\bXA\b|\bCALL\b|\bLOAD\s+(?:DATA|XML)\b|\bFOR\s+EXPORT\b|\bBACKUP\s+STAGE\b/i
 
 /**
- * `untracked`'s verdict per statement text. The regex costs about 0.3 µs
- * for a 100-character statement and 5 µs for 2 KB; applications run the
- * same texts over and over, and a lookup costs about 30 ns whatever the
- * length (V8 keeps a string's hash). Bounded: cleared when full.
+ * `SET ROLE`: the server reports it, but neither COM_RESET_CONNECTION nor
+ * COM_CHANGE_USER gives the session its login role back (MariaDB 10.11), so
+ * no reset would keep the role from the next borrower: such a connection is
+ * closed on return instead.
  */
-const verdicts = new Map<string, boolean>()
+const setsRole = /\bSET\s+ROLE\b/i
+
+/** A statement text's verdict: bits of what it changes that the server's session tracking does not undo or report. */
+const UNTRACKED = 1
+const SETS_ROLE = 2
+
+/**
+ * The verdict per statement text (`UNTRACKED`, `SETS_ROLE`). The regexes
+ * cost about 0.3 µs for a 100-character statement and 5 µs for 2 KB;
+ * applications run the same texts over and over, and a lookup costs about
+ * 30 ns whatever the length (V8 keeps a string's hash). Bounded: cleared
+ * when full.
+ */
+const verdicts = new Map<string, number>()
 const VERDICTS_MAX = 1_024
-const changesUntracked = (sql: string): boolean => {
+const verdictOf = (sql: string): number => {
   let verdict = verdicts.get(sql)
   if (verdict === undefined) {
     if (verdicts.size >= VERDICTS_MAX) verdicts.clear()
-    verdict = untracked.test(sql)
+    verdict = (untracked.test(sql) ? UNTRACKED : 0) | (setsRole.test(sql) ? SETS_ROLE : 0)
     verdicts.set(sql, verdict)
   }
   return verdict
@@ -225,8 +240,15 @@ export class PooledMySqlConnection implements PooledConnection {
   private inTransaction = false
   private autocommit = true
   private rawUsed = false
-  /** A statement was interrupted (and stopped): what it left behind is unknown. */
+  /**
+   * What the session holds is unknown: a statement was interrupted (and
+   * stopped), or a multi-statement text failed part-way (mysql2 drops the
+   * OK packets of the statements before the failing one, so their changes,
+   * even a `USE` or a `BEGIN`, were never seen).
+   */
   private interrupted = false
+  /** `SET ROLE` ran: no reset undoes it (see `setsRole`), so the connection is closed on return. */
+  private roleChanged = false
   /** The server reported a session change, or a statement's text showed one it cannot report. */
   private sessionChanged = false
   /** A borrower changed the current schema (`USE`): a reset keeps it, so it is set back explicitly. */
@@ -240,6 +262,8 @@ export class PooledMySqlConnection implements PooledConnection {
   /** mysql2 follows `SET NAMES` in its own config; a reset puts the server back to this, and mysql2 with it. */
   private readonly initialCharset: number
   private readonly auto: boolean
+  /** `multipleStatements` is on: a failing text may have run statements before the one that failed. */
+  private readonly multiple: boolean
 
   constructor(
     private readonly conn: Mysql.Connection,
@@ -249,6 +273,7 @@ export class PooledMySqlConnection implements PooledConnection {
   ) {
     this.initialCharset = (conn.config as { charsetNumber: number }).charsetNumber
     this.auto = settings.reset === "auto"
+    this.multiple = (conn.config as { multipleStatements?: boolean }).multipleStatements === true
     const dropped = (reason: string) => {
       this.markUnusable(reason)
       onDropped(this)
@@ -262,9 +287,22 @@ export class PooledMySqlConnection implements PooledConnection {
     if (this.broken === undefined) this.broken = reason
   }
 
-  /** Read the statement's text for what the server does not report (only in `"auto"`, until a reset is due anyway). */
-  private get watchesText(): boolean {
-    return this.auto && !this.sessionChanged
+  /**
+   * Read the statement's text for what the server does not report (in
+   * `"auto"`, until a reset is due anyway) or a reset does not undo (unless
+   * `reset: "never"`).
+   */
+  private noteText(sql: string): void {
+    if (this.settings.reset === "never" || this.roleChanged) return
+    const verdict = verdictOf(sql)
+    if ((verdict & UNTRACKED) !== 0 && this.auto) this.sessionChanged = true
+    if ((verdict & SETS_ROLE) !== 0) this.roleChanged = true
+  }
+
+  /** What the session holds is unknown: reset it on return, and set the schema back (a reset keeps a `USE`). */
+  private sessionUnknown(): void {
+    this.interrupted = true
+    this.schemaMoved = true
   }
 
   /**
@@ -285,6 +323,8 @@ export class PooledMySqlConnection implements PooledConnection {
 
   get raw(): Mysql.Connection {
     this.rawUsed = true
+    // Whatever it ran went unseen, a `USE` too.
+    this.schemaMoved = true
     return this.conn
   }
 
@@ -380,7 +420,7 @@ export class PooledMySqlConnection implements PooledConnection {
   ): void {
     const refusal = this.refusal()
     if (refusal !== undefined) return done(refusal, undefined)
-    if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
+    this.noteText(sql)
     this.running++
     const values = params as Array<Mysql.ExecuteValues> | undefined
     const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
@@ -412,6 +452,7 @@ export class PooledMySqlConnection implements PooledConnection {
       if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
       if (error) {
         this.failed(error)
+        if (this.multiple && method === "query" && sql.includes(";")) this.sessionUnknown()
         done(new SqlError({ cause: error, message: `Failed to execute statement: ${error.message}` }), undefined)
       } else {
         this.track(result)
@@ -497,7 +538,7 @@ export class PooledMySqlConnection implements PooledConnection {
    */
   private readonly stopStatements: Effect.Effect<void, SqlError> = Effect.suspend(() => {
     if (this.running === 0) return Effect.void
-    this.interrupted = true
+    this.sessionUnknown()
     const threadId = this.threadId
     const killUntilSettled = (wait: number): Effect.Effect<void, SqlError> =>
       Effect.flatMap(
@@ -557,7 +598,7 @@ export class PooledMySqlConnection implements PooledConnection {
   private openStream(sql: string, params: ReadonlyArray<unknown>): RowStream {
     const refusal = this.refusal()
     if (refusal !== undefined) return failedStream(refusal)
-    if (this.watchesText && changesUntracked(sql)) this.sessionChanged = true
+    this.noteText(sql)
     this.running++
     this.streaming = sql
     let buffer: Array<unknown> = []
@@ -702,7 +743,7 @@ export class PooledMySqlConnection implements PooledConnection {
   returned(): boolean {
     this.lease = undefined
     return this.broken !== undefined || this.running > 0 || this.resetDue || this.inTransaction ||
-      !this.autocommit || this.rawUsed || this.interrupted
+      !this.autocommit || this.rawUsed || this.interrupted || this.roleChanged
   }
 
   /**
@@ -715,6 +756,9 @@ export class PooledMySqlConnection implements PooledConnection {
   readonly cleanUp: Effect.Effect<void, SqlError> = Effect.suspend(() => {
     if (this.broken !== undefined) {
       return Effect.fail(new SqlError({ message: `Connection ${this.threadId} is unusable: ${this.broken}` }))
+    }
+    if (this.roleChanged) {
+      return Effect.fail(new SqlError({ message: `Connection ${this.threadId} ran SET ROLE, which no reset undoes: closed` }))
     }
     return this.running > 0 ? Effect.zipRight(this.stopStatements, this.tidy) : this.tidy
   })
