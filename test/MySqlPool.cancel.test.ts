@@ -132,6 +132,35 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("cancellat
       )
     }))
 
+  it.effect("inside a transaction, a timed-out statement queued behind another is stopped as it starts: the one running is not killed, the timeout returns at once", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const t0 = Date.now()
+          let timedOutAfter = -1
+          // One connection: mysql2 runs SLEEP(1) first and queues SLEEP(3) behind it; a KILL QUERY
+          // for the timed-out SLEEP(3) sent at 200 ms would stop SLEEP(1), which nobody interrupted.
+          const [first, second] = yield* sql.withTransaction(Effect.all([
+            sql<{ s: number }>`SELECT SLEEP(1) AS s`,
+            sql<{ s: number }>`SELECT SLEEP(3) AS s`.pipe(
+              Effect.timeout("200 millis"),
+              Effect.option,
+              Effect.tap(() => Effect.sync(() => (timedOutAfter = Date.now() - t0)))
+            )
+          ], { concurrency: 2 }))
+          expect(first).toEqual([{ s: 0 }]) // SLEEP returns 1 when killed
+          expect(second._tag).toBe("None")
+          expect(timedOutAfter).toBeLessThan(900) // did not wait for SLEEP(1)
+          // SLEEP(3) was stopped as it started: the transaction ended long before it would have.
+          expect(Date.now() - t0).toBeLessThan(2_500)
+          expect(yield* running(server, "SELECT SLEEP")).toBe(0)
+        })
+      )
+    }))
+
   it.scoped("a statement the kill cannot reach costs its connection, never the next borrower's time", () =>
     Effect.gen(function*() {
       const server = yield* MariaDb

@@ -236,7 +236,23 @@ export class PooledMySqlConnection implements PooledConnection {
    * older handle refuse.
    */
   lease: object | undefined = undefined
-  private running = 0
+  /**
+   * Statements sent and finished on this connection, counted in the order
+   * mysql2 runs them (one at a time, first in first out): statement number
+   * `n` is the one the server runs while `finished === n`, and is done once
+   * `finished > n`. A KILL stops whatever the session runs, so these say
+   * whom it would stop.
+   */
+  private sent = 0
+  private finished = 0
+  /** Waiting for `finished` to reach a number (see `finishedWithin`). */
+  private finishWaiters: Array<() => void> | undefined = undefined
+  /** Interrupted statements queued behind others: each is stopped as it starts (see `stopOnInterrupt`). */
+  private doomed: Set<number> | undefined = undefined
+  /** Statements in flight. */
+  private get running(): number {
+    return this.sent - this.finished
+  }
   private inTransaction = false
   private autocommit = true
   private rawUsed = false
@@ -257,8 +273,6 @@ export class PooledMySqlConnection implements PooledConnection {
   private tracking = true
   /** The text of the stream open on this connection, if one is: every other statement is refused meanwhile. */
   private streaming: string | undefined = undefined
-  /** Waiting for the statements in flight to end (see `settled`). */
-  private settledWaiters: Array<() => void> | undefined = undefined
   /** mysql2 follows `SET NAMES` in its own config; a reset puts the server back to this, and mysql2 with it. */
   private readonly initialCharset: number
   private readonly auto: boolean
@@ -356,9 +370,9 @@ export class PooledMySqlConnection implements PooledConnection {
     onInterrupt: "abandon" | "kill" = "abandon"
   ): Effect.Effect<unknown, SqlError> {
     const statement = Effect.async<unknown, SqlError>((resume) => {
-      this.send(method, sql, params, rows, (error, result) =>
+      const number = this.send(method, sql, params, rows, (error, result) =>
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
-      return onInterrupt === "kill" ? this.stopOnInterrupt : undefined
+      return onInterrupt === "kill" && number !== undefined ? this.stopOnInterrupt(number) : undefined
     })
     return this.settings.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
@@ -417,11 +431,14 @@ export class PooledMySqlConnection implements PooledConnection {
     params: ReadonlyArray<unknown> | undefined,
     rows: "objects" | "arrays",
     done: (error: SqlError | undefined, result: unknown) => void
-  ): void {
+  ): number | undefined {
     const refusal = this.refusal()
-    if (refusal !== undefined) return done(refusal, undefined)
+    if (refusal !== undefined) {
+      done(refusal, undefined)
+      return undefined
+    }
     this.noteText(sql)
-    this.running++
+    const number = this.sent++
     const values = params as Array<Mysql.ExecuteValues> | undefined
     const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
     if (method === "execute") this.makeRoom(sql, rows)
@@ -449,7 +466,7 @@ export class PooledMySqlConnection implements PooledConnection {
           }
         }
       }
-      if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
+      this.statementEnded()
       if (error) {
         this.failed(error)
         if (this.multiple && method === "query" && sql.includes(";")) this.sessionUnknown()
@@ -461,10 +478,13 @@ export class PooledMySqlConnection implements PooledConnection {
     }
     try {
       command = this.dispatch(method, sql, values, rows, callback)
+      return number
     } catch (error) {
       // mysql2 refuses some values before sending anything (undefined, a function): the
-      // statement ends here, and the connection is as it was.
-      callback(error as Error, undefined)
+      // statement was never sent, and the connection is as it was.
+      this.sent--
+      done(new SqlError({ cause: error, message: `Failed to execute statement: ${(error as Error).message}` }), undefined)
+      return undefined
     }
   }
 
@@ -512,61 +532,114 @@ export class PooledMySqlConnection implements PooledConnection {
     return undefined
   }
 
-  private wakeSettled(): void {
-    const waiters = this.settledWaiters!
-    this.settledWaiters = undefined
-    for (const wake of waiters) wake()
+  /** A statement (or the pool's own command) has ended: wake who waits on it, and start stopping a doomed one now at the head. */
+  private statementEnded(): void {
+    this.finished++
+    if (this.finishWaiters !== undefined) for (const check of [...this.finishWaiters]) check()
+    if (this.doomed !== undefined && this.doomed.delete(this.finished)) {
+      if (this.doomed.size === 0) this.doomed = undefined
+      // In a fiber of its own: bounded by its timers, and it marks the connection unusable if it fails.
+      Effect.runFork(Effect.ignore(this.stopUntil(this.finished + 1)))
+    }
   }
 
-  /** Succeeds once no statement is in flight on this connection. */
-  private readonly settled: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.running === 0) return resume(Effect.void)
-    ;(this.settledWaiters ??= []).push(() => resume(Effect.void))
-  })
+  /**
+   * Whether `finished` reaches `target` within `millis`. Timers, not
+   * `Effect.timeout`: this runs in interrupt handlers and stream
+   * finalizers, which are uninterruptible, where a timeout would wait for
+   * the statement to end however long it runs.
+   */
+  private finishedWithin(target: number, millis: number): Effect.Effect<boolean> {
+    return Effect.async<boolean>((resume) => {
+      if (this.finished >= target) return resume(Effect.succeed(true))
+      const stop = () => {
+        clearTimeout(timer)
+        const waiters = this.finishWaiters!
+        waiters.splice(waiters.indexOf(check), 1)
+        if (waiters.length === 0) this.finishWaiters = undefined
+      }
+      const check = () => {
+        if (this.finished < target) return
+        stop()
+        resume(Effect.succeed(true))
+      }
+      const timer = setTimeout(() => {
+        stop()
+        resume(Effect.succeed(false))
+      }, millis)
+      ;(this.finishWaiters ??= []).push(check)
+      return Effect.sync(stop)
+    })
+  }
 
   /**
-   * Stop what runs on this connection: `KILL QUERY` over the pool's kill
-   * connection, then wait until the statement's answer has arrived (the
-   * error it was stopped with, or its result if it finished first), all
-   * within `controlTimeout`. A statement still in the network when the kill
-   * arrives is not running yet, and the server forgets a kill of an idle
-   * session: the kill is sent again (after 10, 20, 40 … up to 200 ms) until
-   * the answer comes. The session is then reset (or rolled back, with
-   * `reset: "never"`) on return, since what the statement left is unknown.
-   * If the kill cannot be confirmed the connection is destroyed and this
-   * fails.
+   * Stop what runs on this connection until statement `target - 1` is done:
+   * `KILL QUERY` over the pool's kill connection, then wait for the answer
+   * (the error it was stopped with, or its result if it finished first),
+   * all within `controlTimeout`. A statement still in the network when the
+   * kill arrives is not running yet, and the server forgets a kill of an
+   * idle session: the kill is sent again (after 10, 20, 40 … up to 200 ms)
+   * until the answer comes. If the kill cannot be confirmed the connection
+   * is destroyed and this fails. The bound is kept by timers (the kill's
+   * own and `finishedWithin`), so it holds where nothing can be interrupted.
+   */
+  private stopUntil(target: number): Effect.Effect<void, SqlError> {
+    return Effect.suspend(() => {
+      const threadId = this.threadId
+      const deadline = Date.now() + this.settings.controlTimeout
+      const attempt = (wait: number): Effect.Effect<void, SqlError> =>
+        Effect.suspend(() => {
+          if (this.finished >= target) return Effect.void
+          const left = deadline - Date.now()
+          if (left <= 0) {
+            return Effect.fail(
+              new SqlError({
+                message: `The statement on connection ${threadId} did not stop within ${this.settings.controlTimeout} ms of KILL QUERY`
+              })
+            )
+          }
+          return this.settings.killer.kill(threadId, left).pipe(
+            Effect.zipRight(Effect.suspend(() => this.finishedWithin(target, Math.max(1, Math.min(wait, deadline - Date.now()))))),
+            Effect.flatMap((stopped) => stopped ? Effect.void : attempt(Math.min(2 * wait, 200)))
+          )
+        })
+      return Effect.tapError(attempt(10), (error) =>
+        Effect.sync(() => {
+          this.markUnusable(`an interrupted statement could not be stopped: ${error.message}`)
+          this.socket().destroy()
+        }))
+    })
+  }
+
+  /**
+   * Stop every statement in flight (a borrow that ended with statements
+   * running, a stream abandoned half-way). The session is then reset (or
+   * rolled back, with `reset: "never"`) on return, since what the
+   * statements left is unknown.
    */
   private readonly stopStatements: Effect.Effect<void, SqlError> = Effect.suspend(() => {
     if (this.running === 0) return Effect.void
     this.sessionUnknown()
-    const threadId = this.threadId
-    const killUntilSettled = (wait: number): Effect.Effect<void, SqlError> =>
-      Effect.flatMap(
-        Effect.zipRight(
-          this.settings.killer.kill(threadId),
-          Effect.timeoutTo(this.settled, { duration: wait, onSuccess: () => true, onTimeout: () => false })
-        ),
-        (stopped) => stopped ? Effect.void : killUntilSettled(Math.min(2 * wait, 200))
-      )
-    return killUntilSettled(10).pipe(
-      Effect.timeoutFail({
-        duration: this.settings.controlTimeout,
-        onTimeout: () =>
-          new SqlError({
-            message: `The statement on connection ${threadId} did not stop within ${this.settings.controlTimeout} ms of KILL QUERY`
-          })
-      }),
-      Effect.tapError((error) =>
-        Effect.sync(() => {
-          this.markUnusable(`an interrupted statement could not be stopped: ${error.message}`)
-          this.socket().destroy()
-        })
-      )
-    )
+    this.doomed = undefined
+    return this.stopUntil(this.sent)
   })
 
-  /** The interrupt handler of `run(…, "kill")`: stop the statement, or close the connection if that fails. */
-  private readonly stopOnInterrupt: Effect.Effect<void> = Effect.ignore(this.stopStatements)
+  /**
+   * The interrupt handler of `run(…, "kill")`, for statement `number`: stop
+   * it if it is running (and wait until it has), or, if it is queued behind
+   * statements nobody interrupted (concurrent statements of one
+   * transaction), leave it doomed: a KILL now would stop the one running,
+   * so it is stopped as it starts. A failure closes the connection.
+   */
+  private stopOnInterrupt(number: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.finished > number) return Effect.void
+      this.sessionUnknown()
+      if (this.finished === number) return Effect.ignore(this.stopUntil(number + 1))
+      ;(this.doomed ??= new Set()).add(number)
+      return Effect.void
+    })
+  }
 
   /** Close at once: the interrupt handler of the pool's own control statements. */
   private readonly abandon = Effect.sync(() => {
@@ -599,7 +672,7 @@ export class PooledMySqlConnection implements PooledConnection {
     const refusal = this.refusal()
     if (refusal !== undefined) return failedStream(refusal)
     this.noteText(sql)
-    this.running++
+    this.sent++
     this.streaming = sql
     let buffer: Array<unknown> = []
     let paused = false
@@ -617,7 +690,7 @@ export class PooledMySqlConnection implements PooledConnection {
       if (finished) return false
       finished = true
       this.streaming = undefined
-      if (--this.running === 0 && this.settledWaiters !== undefined) this.wakeSettled()
+      this.statementEnded()
       return true
     }
     const rows = this.conn.query(sql, params as Array<unknown>).stream()
@@ -795,21 +868,21 @@ export class PooledMySqlConnection implements PooledConnection {
   })
 
   private readonly resetCommand: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
-    this.running++
+    this.sent++
     const guard = this.guard("COM_RESET_CONNECTION")
     this.conn.reset((error: Error | null) => {
       clearTimeout(guard)
-      this.running--
+      this.statementEnded()
       resume(this.afterReset(error, "reset"))
     })
   })
 
   private readonly changeUser: Effect.Effect<void, SqlError> = Effect.async<void, SqlError>((resume) => {
-    this.running++
+    this.sent++
     const guard = this.guard("COM_CHANGE_USER")
     this.conn.changeUser({}, (error: Error | null) => {
       clearTimeout(guard)
-      this.running--
+      this.statementEnded()
       if (!error) this.schemaMoved = false
       resume(this.afterReset(error, "change user to reset"))
     })
@@ -864,9 +937,9 @@ export class PooledMySqlConnection implements PooledConnection {
 
   ping: Effect.Effect<boolean> = Effect.async<boolean>((resume) => {
     if (this.broken !== undefined || this.running > 0) return resume(Effect.succeed(false))
-    this.running++
+    this.sent++
     this.conn.ping((error: unknown) => {
-      this.running--
+      this.statementEnded()
       resume(Effect.succeed(!error))
     })
   })

@@ -76,14 +76,16 @@ export class Killer {
    * Stop the statement running on `threadId` (the connection itself stays).
    * Fails with a `SqlError` if the kill could not be confirmed in time: the
    * kill connection would not open, the server refused, or said no such
-   * thread (the connection is gone already).
+   * thread (the connection is gone already). `withinMillis`: a tighter
+   * bound than the pool's, for a kill late in a caller's own bound.
    */
-  kill(threadId: number): Effect.Effect<void, SqlError> {
+  kill(threadId: number, withinMillis = this.timeoutMillis): Effect.Effect<void, SqlError> {
     return Effect.async<void, SqlError>((resume) => {
       if (this.closed) {
         resume(Effect.fail(new SqlError({ message: `Cannot stop the statement on connection ${threadId}: the pool is closed` })))
         return
       }
+      const within = Math.min(withinMillis, this.timeoutMillis)
       const conn = this.connection()
       this.inFlight++
       let done = false
@@ -92,9 +94,9 @@ export class Killer {
         this.drop(conn)
         this.settle()
         resume(Effect.fail(
-          new SqlError({ message: `KILL QUERY ${threadId} got no answer within ${this.timeoutMillis} ms` })
+          new SqlError({ message: `KILL QUERY ${threadId} got no answer within ${within} ms` })
         ))
-      }, this.timeoutMillis)
+      }, within)
       conn.query(`KILL QUERY ${threadId}`, (error: (Error & { fatal?: boolean }) | null) => {
         if (done) return
         done = true
