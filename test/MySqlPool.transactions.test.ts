@@ -10,7 +10,7 @@ import { expect, layer } from "@effect/vitest"
 import { Cause, Data, Effect, Exit } from "effect"
 import { Pool } from "../src/index.js"
 import { MariaDb, type MariaDbServer } from "../src/testing/index.js"
-import { tableName, withPool } from "./support/mysql.js"
+import { tableName, whenRunning, withPool } from "./support/mysql.js"
 import { pollUntil } from "./support/waitUntil.js"
 
 class Boom extends Data.TaggedError("Boom")<{}> {}
@@ -128,6 +128,37 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("a failing
           ))
           expect(failuresOf(exit)[0]).toBeInstanceOf(SqlError)
           expect(yield* idsIn(server, table)).toEqual([])
+        })
+      )
+    }))
+
+  it.effect("a savepoint whose body fails while a statement it forked still runs is rolled back all the same", () =>
+    Effect.gen(function*() {
+      const server = yield* MariaDb
+      const table = tableName("txf")
+      yield* server.admin(`CREATE TABLE test.${table} (id INT PRIMARY KEY) ENGINE=InnoDB`)
+      yield* withPool(
+        { url: server.url, minSize: 1, maxSize: 1 },
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const inner = yield* sql.withTransaction(
+            Effect.gen(function*() {
+              yield* sql`INSERT INTO ${sql(table)} VALUES (1)`
+              const inner = yield* Effect.exit(sql.withTransaction(
+                Effect.gen(function*() {
+                  yield* sql`INSERT INTO ${sql(table)} VALUES (2)`
+                  // still in flight on the transaction's connection when the body fails
+                  yield* Effect.forkDaemon(sql`SELECT SLEEP(0.3)`)
+                  yield* whenRunning(server, "SELECT SLEEP")
+                  return yield* new Boom()
+                })
+              ))
+              yield* sql`INSERT INTO ${sql(table)} VALUES (3)`
+              return inner
+            })
+          )
+          expect(failuresOf(inner)).toEqual([new Boom()])
+          expect(yield* idsIn(server, table)).toEqual([1, 3])
         })
       )
     }))

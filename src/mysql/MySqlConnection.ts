@@ -170,6 +170,13 @@ export interface MySqlConnection {
 export interface PooledConnection extends MySqlConnection {
   /** False once the connection must not be reused (a fatal error, a statement that could not be stopped, a closed socket), while a statement runs, or once the borrow ended. */
   readonly reusable: boolean
+  /**
+   * True once the connection must never be reused (a fatal error, a
+   * statement that could not be stopped, a closed socket): a transaction on
+   * it is gone with it. Unlike `reusable`, a statement in flight does not
+   * make it true.
+   */
+  readonly lost: boolean
   /** Run a statement; its result as mysql2 returns it. */
   readonly run: (
     method: "query" | "execute",

@@ -66,6 +66,7 @@ export const layerTest = (
 /** An in-memory connection: every statement goes to the handler. */
 class FakeConnection implements PooledConnection {
   readonly reusable = true
+  readonly lost = false
   constructor(
     readonly threadId: number,
     private readonly handler: Handler

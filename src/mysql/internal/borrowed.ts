@@ -46,6 +46,10 @@ export class BorrowedConnection implements PooledConnection {
     return this.conn.lease === this && this.conn.reusable
   }
 
+  get lost(): boolean {
+    return this.conn.lost
+  }
+
   query<A extends StatementResult>(sql: string, params?: ReadonlyArray<unknown>) {
     return (this.conn.lease === this ? this.conn.run("query", sql, params) : this.refuse("query")) as Effect.Effect<
       A,

@@ -949,6 +949,10 @@ export class PooledMySqlConnection implements PooledConnection {
     return this.broken === undefined && this.running === 0
   }
 
+  get lost(): boolean {
+    return this.broken !== undefined
+  }
+
   /**
    * What `JSON.stringify`, Effect's loggers and `console.log` show: the
    * thread id, the state and where it is connected, never the mysql2 config

@@ -24,10 +24,10 @@ import { pooledOf } from "./borrowed.js"
 
 /**
  * What a pooled connection must offer for the client to run statements on
- * it: the public `PooledConnection`'s statement methods. (`reusable` false
- * means a transaction died with its connection.)
+ * it: the public `PooledConnection`'s statement methods. (`lost` means a
+ * transaction died with its connection.)
  */
-export type StatementRunner = Pick<PooledConnection, "reusable" | "run" | "runControl" | "stream">
+export type StatementRunner = Pick<PooledConnection, "lost" | "run" | "runControl" | "stream">
 
 /** What `@effect/sql` runs uninterruptibly around a transaction. */
 const transactionControl = /^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b/i
@@ -95,7 +95,7 @@ class PooledSqlConnection<A extends StatementRunner> implements Connection {
       // A transaction whose connection was destroyed (interrupted statement,
       // fatal error) was rolled back by the server when the connection went;
       // `@effect/sql` would turn the failing ROLLBACK into a defect.
-      sql === "ROLLBACK" && !conn.reusable ?
+      sql === "ROLLBACK" && conn.lost ?
         Effect.succeed([]) :
         Effect.map(
           params.length === 0 && transactionControl.test(sql) ? conn.runControl(sql) : this.run(conn, "query", sql, params),
@@ -178,7 +178,9 @@ const control = (conn: Connection, sql: string): Effect.Effect<unknown, SqlError
     conn.executeUnprepared(sql, [], undefined)
 
 const lostTransaction = (conn: Connection): boolean =>
-  conn instanceof PooledSqlConnection && conn.pinned !== undefined && !(conn.pinned as StatementRunner).reusable
+  // Not `reusable`: that is false while a statement is in flight too (one forked in the savepoint's body),
+  // and the savepoint must still be rolled back then (the ROLLBACK TO SAVEPOINT queues behind it).
+  conn instanceof PooledSqlConnection && conn.pinned !== undefined && (conn.pinned as StatementRunner).lost
 
 /**
  * Undo a failed (or interrupted) transaction or savepoint. A top-level
