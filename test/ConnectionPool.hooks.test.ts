@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, FiberRef, HashMap, Option, Stream, TestClock } from "effect"
 import { ConnectionPool, KeyedConnectionPool, PoolTimeoutError } from "../src/index.js"
-import type { PoolEvent } from "../src/index.js"
+import type { PoolEvent, PoolOptions } from "../src/index.js"
 import { createGenericPool } from "../src/promise/index.js"
 import { type FakeConn, makeFake } from "./support/FakeManager.js"
 import { makeKeyedFake } from "./support/KeyedFakeManager.js"
@@ -210,6 +210,52 @@ describe("ConnectionPool: dispose under a bound", () => {
       yield* Fiber.join(closing)
       expect(fake.disposed.map((c) => c.id)).toEqual([1])
     }))
+})
+
+describe("ConnectionPool: a hook that throws instead of returning an effect", () => {
+  type Hook = "dispose" | "isAlive" | "onAcquire" | "onRelease" | "isDirty"
+  // [the hook, the pool's options that make it run, what makes it run]
+  const cases: ReadonlyArray<readonly [Hook, PoolOptions.PoolOptions, string]> = [
+    ["dispose", {}, "invalidate"],
+    ["isAlive", { validateAfterIdle: 0 }, "a borrow from idle"],
+    ["isAlive", { keepaliveInterval: "1 second" }, "a keepalive check"],
+    ["onAcquire", {}, "a borrow"],
+    ["onRelease", {}, "a return"],
+    ["isDirty", {}, "a return"]
+  ]
+  for (const [hook, options, when] of cases) {
+    it.scoped(`${hook} throwing on ${when}: the pool keeps serving and closes`, () =>
+      Effect.gen(function*() {
+        const fake = makeFake()
+        let thrown = false
+        const throwOnce = <F extends (...args: Array<any>) => any>(f: F) =>
+          ((...args: Parameters<F>) => {
+            if (!thrown) {
+              thrown = true
+              throw new Error(`${hook} threw`)
+            }
+            return f(...args)
+          }) as F
+        const manager: ConnectionPool.ConnectionManager<FakeConn, unknown> = {
+          ...fake.manager,
+          ...(hook === "isDirty" ? { isDirty: throwOnce(() => true) } : { [hook]: throwOnce(fake.manager[hook]!) })
+        }
+        const pool = yield* ConnectionPool.make(manager, { minSize: 1, maxSize: 1, ...options })
+        yield* Effect.exit(pool.use((c) => Effect.succeed(c.id)))
+        yield* Effect.exit(pool.use((c) => Effect.succeed(c.id)))
+        if (hook === "dispose") yield* Effect.exit(pool.invalidate(fake.created[0]!))
+        yield* TestClock.adjust("1 second")
+        expect(thrown).toBe(true)
+        // Still serving, with its minSize kept and exact books.
+        yield* Effect.exit(pool.use(() => Effect.void))
+        expect(yield* pool.use((c) => Effect.succeed(typeof c.id))).toBe("number")
+        yield* yieldUntil(Effect.map(pool.stats, (s) => s.size === 1 && s.idle === 1), "minSize kept")
+        const closing = yield* Effect.fork(pool.close)
+        yield* TestClock.adjust("1 minute")
+        yield* yieldUntil(Effect.sync(() => closing.unsafePoll() !== null), "close returned")
+        expect(yield* pool.stats).toMatchObject({ size: 0, closed: true })
+      }))
+  }
 })
 
 describe("KeyedConnectionPool: hooks under a bound", () => {

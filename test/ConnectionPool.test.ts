@@ -328,6 +328,22 @@ describe("ConnectionPool: failing creates", () => {
       expect(yield* pool.stats).toMatchObject({ waiting: 0, inUse: 0, pending: 0 })
     }))
 
+  it.scoped("after clear() (a failover) the next open goes at once and its retry is short: the old backoff's retry, up to 5 s away, is forgotten", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      fake.controls.down = true
+      const pool = yield* ConnectionPool.make(fake.manager, { minSize: 1, maxSize: 1, acquireTimeout: "1 minute" })
+      // Long enough down for the backoff to reach its 5 s cap.
+      yield* TestClock.adjust("30 seconds")
+      yield* pool.clear
+      // The new server is up 20 ms later: the clear's own open failed, its retry comes within a few ms.
+      yield* TestClock.adjust("20 millis")
+      fake.controls.down = false
+      const t0 = yield* TestClock.currentTimeMillis
+      yield* advanceClockUntil(Effect.map(pool.stats, (s) => s.idle === 1), "10 millis", "refilled after the clear")
+      expect((yield* TestClock.currentTimeMillis) - t0).toBeLessThan(500)
+    }))
+
   it.scoped("min-size upkeep retries in the background after a failure", () =>
     Effect.gen(function*() {
       const fake = makeFake()

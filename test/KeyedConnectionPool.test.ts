@@ -268,6 +268,43 @@ describe("KeyedConnectionPool: memory when keys churn", () => {
     }))
 })
 
+describe("KeyedConnectionPool: minSize and housekeeping", () => {
+  it.scoped("a key's minSize is kept through clear, invalidate, lifetime and an outage: its sub-pool is never dropped", () =>
+    Effect.gen(function*() {
+      const fake = makeKeyedFake() // its dispose is done at once
+      const pool = yield* KeyedConnectionPool.make(fake.manager, { minSize: 1, maxSize: 2, maxLifetime: "1 minute" })
+      const kept = Effect.map(pool.stats, (s) => s.keys.get("a")?.idle === 1)
+      const conn = yield* pool.use("a", Effect.succeed)
+      yield* yieldUntil(kept, "minSize open")
+      yield* pool.invalidate(conn)
+      yield* yieldUntil(kept, "refilled after invalidate")
+      yield* pool.clear("a")
+      yield* yieldUntil(kept, "refilled after clear")
+      yield* TestClock.adjust("1 minute")
+      yield* yieldUntil(kept, "refilled after its lifetime")
+      fake.controls.down.add("a")
+      yield* pool.clear("a")
+      yield* TestClock.adjust("5 minutes") // backoffs and housekeeping passes come and go
+      expect([...(yield* pool.stats).keys.keys()]).toEqual(["a"])
+      fake.controls.down.delete("a")
+      yield* advanceClockUntil(kept, "1 second", "refilled after the outage")
+    }))
+
+  it.scoped("a new key with a shorter housekeeping interval does not delay another key's idle timeout", () =>
+    Effect.gen(function*() {
+      const fake = makeKeyedFake()
+      const pool = yield* KeyedConnectionPool.make(fake.manager, {
+        idleTimeout: "1 second",
+        forKey: (key) => key === "b" ? { idleTimeout: "400 millis" } : {}
+      })
+      yield* pool.use("a", () => Effect.void)
+      yield* TestClock.adjust("960 millis")
+      yield* pool.use("b", () => Effect.void) // restarts the housekeeper, for b's shorter interval
+      yield* advanceClockUntil(Effect.sync(() => fake.open("a") === 0), "10 millis", "a idled out")
+      expect(yield* TestClock.currentTimeMillis).toBeLessThanOrEqual(1_010)
+    }))
+})
+
 describe("KeyedConnectionPool: keys", () => {
   it.scoped("Data.struct keys compare by value, strings and numbers by value, each key its own sub-pool", () =>
     Effect.gen(function*() {

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { PoolClosedError, PoolTimeoutError } from "../PoolError.js"
 import { bounded } from "./bounded.js"
+import { callOrDie } from "./callOrDie.js"
 import type { Engine, Entry, Waiter } from "./engine.js"
 import type { Queued } from "./waiterQueue.js"
 
@@ -71,7 +72,7 @@ const validationDue = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): boole
  * would wait for a check that never answers.
  */
 export const check = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effect.Effect<boolean> =>
-  Effect.interruptible(engine.provide(engine.manager.isAlive!(entry.conn))).pipe(
+  Effect.interruptible(engine.provide(callOrDie(engine.manager.isAlive!, entry.conn))).pipe(
     Effect.timeout(engine.options.validationTimeout),
     Effect.catchAllCause(() => Effect.succeed(false))
   )
@@ -207,7 +208,7 @@ const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: bo
   if (onAcquire === undefined) return checked
   return Effect.flatMap(checked, (verdict) => {
     if (verdict !== "ok") return dead
-    return Effect.flatMap(bounded(engine, onAcquire(entry.conn)), (exit): Effect.Effect<Verdict, E> => {
+    return Effect.flatMap(bounded(engine, callOrDie(onAcquire, entry.conn)), (exit): Effect.Effect<Verdict, E> => {
       if (exit === undefined) return error
       if (Exit.isSuccess(exit)) return ok
       return fromIdle ? dead : Effect.failCause(exit.cause)

@@ -58,6 +58,7 @@ import type { ConnectionManager, ConnectionPool, PoolStats } from "../Connection
 import type * as PoolEvent from "../PoolEvent.js"
 import { PoolClosedError, type PoolConfigError, PoolTimeoutError } from "../PoolError.js"
 import { watchLeaks } from "./borrowSite.js"
+import { callOrDie } from "./callOrDie.js"
 import { millisFrom } from "./coarseClock.js"
 import { Growth } from "./grow.js"
 import * as names from "./names.js"
@@ -476,8 +477,10 @@ export class Engine<A, E = unknown, R = never> {
       this.checkDrained()
       return true
     }
+    // Topped up first: a dispose that is done at once settles the pool, which must not look empty then.
+    this.growth.fill()
     const disposal = this.run(
-      this.manager.dispose(entry.conn).pipe(
+      callOrDie(this.manager.dispose, entry.conn).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("ConnectionPool: dispose failed; ignored", cause)),
         Effect.ensuring(Effect.sync(() => {
           if (settle()) timer?.unsafeInterruptAsFork(FiberId.none)
@@ -497,7 +500,6 @@ export class Engine<A, E = unknown, R = never> {
         })
       ))
     }
-    this.growth.fill()
   }
 
   /** Never hand this connection out again: disposed now if idle, on return if borrowed or being checked. */

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import { PoolTimeoutError } from "../PoolError.js"
 import type { Engine, Entry } from "./engine.js"
 import { messageOf } from "./messageOf.js"
@@ -34,7 +35,9 @@ export class Growth<A, E, R> {
   /** Consecutive failed opens (a burst of parallel failures counts as one). */
   private failures = 0
   private nextAttemptAt = 0
-  private retryScheduled = false
+  /** The retry of a failed open that is waiting out its backoff, and when it fires. */
+  private retry: Fiber.RuntimeFiber<void> | undefined = undefined
+  private retryAt = Infinity
   /** The last open's failure, until an open succeeds: explains timeouts during an outage. */
   lastError: Cause.Cause<unknown> | undefined = undefined
 
@@ -72,9 +75,16 @@ export class Growth<A, E, R> {
     return this.failures > 0 ? this.nextAttemptAt : 0
   }
 
-  /** A clear usually follows a failover: let the next open go ahead at once. */
+  /**
+   * A clear usually follows a failover: let the next open go ahead at once,
+   * and forget the retry scheduled for the old backoff (an open that fails
+   * now schedules its own, a short one; the old one would still hold it).
+   */
   resetBackoff(): void {
     this.failures = 0
+    this.retry?.unsafeInterruptAsFork(FiberId.none)
+    this.retry = undefined
+    this.retryAt = Infinity
   }
 
   /** Open the first `minSize` connections and wait for those attempts to settle. */
@@ -92,13 +102,22 @@ export class Growth<A, E, R> {
     return [...this.opening].flatMap((job) => job.fiber === undefined ? [] : [job.fiber])
   }
 
+  /** One retry at a time: the earliest one asked for. */
   private scheduleRetry(millis: number): void {
-    if (this.retryScheduled) return
-    this.retryScheduled = true
-    this.engine.run(Effect.sleep(millis).pipe(Effect.zipRight(Effect.sync(() => {
-      this.retryScheduled = false
+    const at = this.engine.now() + millis
+    if (this.retry !== undefined) {
+      if (this.retryAt <= at) return
+      this.retry.unsafeInterruptAsFork(FiberId.none)
+    }
+    this.retryAt = at
+    const retry: Fiber.RuntimeFiber<void> = this.engine.run(Effect.sleep(millis).pipe(Effect.zipRight(Effect.sync(() => {
+      if (this.retry === retry) {
+        this.retry = undefined
+        this.retryAt = Infinity
+      }
       this.fill()
     }))))
+    this.retry = retry
   }
 
   private open(): void {

@@ -70,12 +70,21 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
   const { isDirty, onRelease } = engine.manager
   if (
     onRelease === undefined || entry.state === "disposed" || engine.isRetired(entry) ||
-    (isDirty !== undefined && !isDirty(entry.conn))
+    (isDirty !== undefined && isClean(isDirty, entry.conn))
   ) {
     engine.giveBack(entry)
     return undefined
   }
   return releaseWith(engine, entry, onRelease)
+}
+
+/** `isDirty` said no; one that throws counts as dirty, so `onRelease` runs (and its failure closes the connection). */
+const isClean = <A>(isDirty: (conn: A) => boolean, conn: A): boolean => {
+  try {
+    return !isDirty(conn)
+  } catch {
+    return false
+  }
 }
 
 /** The release that runs `onRelease`: apart, so that `release` stays small enough to inline into the facade's hot path. */
@@ -84,7 +93,7 @@ const releaseWith = <A, E, R>(
   entry: Entry<A>,
   onRelease: (conn: A) => Effect.Effect<void, E, R>
 ): Effect.Effect<void> =>
-  Effect.flatMap(bounded(engine, onRelease(entry.conn)), (exit) => {
+  Effect.flatMap(bounded(engine, callOrDie(onRelease, entry.conn)), (exit) => {
     if (exit !== undefined && Exit.isSuccess(exit)) {
       engine.giveBack(entry)
       return Effect.void

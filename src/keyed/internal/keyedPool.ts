@@ -73,6 +73,10 @@ class Sub<K, A, E> implements SubPool<A, E> {
   }
 }
 
+/** Holds nothing, nothing may still join it, and it keeps no `minSize` (see `settled`). */
+const droppable = <K, A, E>(sub: Sub<K, A, E>): boolean =>
+  sub.pins === 0 && sub.engine.options.minSize === 0 && sub.engine.isEmpty()
+
 type Acquired<E> = E | PoolTimeoutError | PoolClosedError | PoolConfigError
 
 class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<K, A, E> {
@@ -85,6 +89,8 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
   private sweeper: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
   /** The shortest housekeeping interval of any sub-pool so far (the sweeper's longest sleep). */
   private sweepEvery = SWEEP_MAX_MILLIS
+  /** When the sweeper wakes next. */
+  private sweepAt = Infinity
 
   constructor(
     readonly name: string,
@@ -170,11 +176,16 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
     }
   }
 
-  /** Drop `engine`'s sub-pool if it holds nothing and nothing may still join it. */
+  /**
+   * Drop `engine`'s sub-pool if it holds nothing and nothing may still join
+   * it. Never one with a `minSize`: that is kept per key once in use, and an
+   * empty one is between closing its last connection and opening the next,
+   * or retrying through an outage.
+   */
   settled(engine: Engine<A, E, never>): void {
     if (this.closed || engine.closed) return
     const sub = this.subs.get(engine.key as K)
-    if (sub === undefined || sub.engine !== engine || sub.pins > 0 || !engine.isEmpty()) return
+    if (sub === undefined || sub.engine !== engine || !droppable(sub)) return
     // Kept through a backoff, so that a key that keeps failing backs off
     // instead of starting over with every caller; the housekeeper drops it later.
     if (engine.growth.backoffUntil() > engine.now()) return
@@ -206,8 +217,10 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
     if (this.sweeper !== undefined && every >= this.sweepEvery) return
     this.sweepEvery = Math.min(this.sweepEvery, every)
     const previous = this.sweeper
-    // It sleeps first: a sub-pool made just now is empty until its borrow joins it.
-    this.sweeper = this.run(Effect.zipRight(Effect.sleep(every), this.sweep))
+    // It sleeps first: a sub-pool made just now is empty until its borrow joins it. And no
+    // longer than it was going to: another key's deadline may come sooner than this one's.
+    this.sweepAt = Math.min(this.sweepAt, now + every)
+    this.sweeper = this.run(Effect.zipRight(Effect.sleep(Math.max(1, this.sweepAt - now)), this.sweep))
     if (previous !== undefined) this.run(Fiber.interrupt(previous))
   }
 
@@ -217,7 +230,7 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
     for (const sub of [...this.subs.values()]) {
       const engine = sub.engine
       if (sub.dueAt <= now) sub.dueAt = now + housekeepingPass(engine)
-      if (engine.isEmpty() && sub.pins === 0) {
+      if (droppable(sub)) {
         const backoff = engine.growth.backoffUntil()
         if (backoff <= now) {
           this.drop(sub)
@@ -227,7 +240,8 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
       }
       next = Math.min(next, sub.dueAt)
     }
-    return Effect.sleep(Math.max(1, next - now))
+    this.sweepAt = Math.max(next, now + 1)
+    return Effect.sleep(this.sweepAt - now)
   }).pipe(Effect.forever)
 
   // ------------------------------------------------------------ borrowing
