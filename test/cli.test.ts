@@ -301,6 +301,8 @@ describe("bad options and failures", () => {
     { args: ["check", "--url", "postgres://u:hunter2@db/x"], names: "--url", value: "postgres://u:***@db/x" },
     { args: ["top", "--url", "mysql://u:hunter2@x@h/db?ssl=1"], names: "--url", value: "mysql://u:***@h/db?ssl=1" },
     { args: ["check"], env: { MYSQL_URL: "mysql://u:hunter2@x@h/db?ssl=1" }, names: "MYSQL_URL", value: "mysql://u:***@h/db?ssl=1" },
+    { args: ["check", "mysql://u:hunter2@h/db"], names: "unknown argument", value: "mysql://u:***@h/db" },
+    { args: ["check", "--max-size", "mysql://u:hunter2@h/db"], names: "--max-size", value: "mysql://u:***@h/db" },
     { args: ["check"], env: { MYSQL_POOL_MAX_SIZE: "lots" }, names: "MYSQL_POOL_MAX_SIZE", value: "lots" },
     { args: ["check"], env: { MYSQL_POOL_IDLE_TIMEOUT: "-5 seconds" }, names: "MYSQL_POOL_IDLE_TIMEOUT", value: "-5 seconds" }
   ]

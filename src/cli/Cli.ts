@@ -24,6 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import { MySqlPool } from "../index.js"
 import * as check from "./internal/check.js"
 import * as flags from "./internal/flags.js"
 import * as sweep from "./internal/sweep.js"
@@ -168,6 +169,36 @@ const root = (exit: Ref.Ref<number>) =>
     Command.withSubcommands([topCommand, sweepCommand, checkCommand(exit)])
   )
 
+/** Every `scheme://…` in a text, with its password masked. */
+const maskUrls = (text: string): string => text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]*/gi, MySqlPool.maskUrl)
+
+/**
+ * The console with every URL's password masked in what it prints:
+ * `@effect/cli` prints what it could not parse as it was given (a URL
+ * without `--url` before it: `Received unknown argument: 'mysql://…'`),
+ * and its `--wizard` the command line it built.
+ */
+const maskingConsole = (console: Console.Console): Console.Console => {
+  const masked = <F extends (...args: ReadonlyArray<any>) => any>(f: F) =>
+    ((...args: ReadonlyArray<unknown>) => f(...args.map((arg) => typeof arg === "string" ? maskUrls(arg) : arg))) as F
+  return {
+    ...console,
+    log: masked(console.log),
+    error: masked(console.error),
+    warn: masked(console.warn),
+    info: masked(console.info),
+    debug: masked(console.debug),
+    unsafe: {
+      ...console.unsafe,
+      log: masked(console.unsafe.log),
+      error: masked(console.unsafe.error),
+      warn: masked(console.unsafe.warn),
+      info: masked(console.unsafe.info),
+      debug: masked(console.unsafe.debug)
+    }
+  }
+}
+
 /**
  * Run one command line (`process.argv`: the node binary, the script, then
  * the arguments) and return the exit code. Errors are printed here, as one
@@ -180,6 +211,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, 
     const exit = yield* Ref.make(0)
     const cli = Command.run(root(exit), { name, version })
     return yield* cli(argv).pipe(
+      Effect.withConsole(maskingConsole(yield* Effect.console)),
       Effect.zipRight(Ref.get(exit)),
       Effect.catchAll((error) => {
         // @effect/cli has printed its own errors already.

@@ -18,7 +18,7 @@ import { MySqlPool } from "../../index.js"
 
 /** The one-line message for a bad value; the value is quoted as given (a URL with its password masked). */
 export const badValue = (flag: string, value: string, expected: string): string =>
-  `${flag}: expected ${expected}, got ${JSON.stringify(value)}`
+  `${flag}: expected ${expected}, got ${JSON.stringify(value.includes("://") ? MySqlPool.maskUrl(value) : value)}`
 
 const invalid = (flag: string, value: string, expected: string) =>
   Effect.fail(ValidationError.invalidValue(HelpDoc.p(badValue(flag, value, expected))))
