@@ -69,7 +69,7 @@ describe("check", () => {
   })
 
   it("the warnings: TLS to a remote host only, and a keepalive shorter than wait_timeout settles the timeouts", () => {
-    const pool = { maxSize: 10, maxLifetime: 1_800_000, idleTimeout: 600_000, keepaliveInterval: 0 }
+    const pool = { minSize: 1, maxSize: 10, maxLifetime: 1_800_000, idleTimeout: 600_000, keepaliveInterval: 0 }
     const server = { maxConnections: 151, waitTimeout: 5, cipher: "" }
     const remote = { processes: 1, local: false, host: "db.example.com" }
     expect(warnings(pool, server, remote).filter((w) => w.includes("not encrypted"))).toEqual([
@@ -79,6 +79,29 @@ describe("check", () => {
     expect(warnings(pool, server, { ...remote, local: true }).some((w) => w.includes("TLS"))).toBe(false)
     expect(warnings({ ...pool, keepaliveInterval: 2000 }, server, { ...remote, local: true })).toEqual([])
     expect(warnings({ ...pool, maxLifetime: 0 }, server, { ...remote, local: true })[0]).toContain("maxLifetime (never (0))")
+  })
+
+  it("the wait_timeout warning is about the longest a connection can sit idle: idleTimeout with minSize 0, maxLifetime for those minSize keeps", () => {
+    const local = { processes: 1, local: true, host: "127.0.0.1" }
+    const server = (waitTimeout: number) => ({ maxConnections: 151, waitTimeout, cipher: "TLS" })
+    const pool = { minSize: 0, maxSize: 10, keepaliveInterval: 0 }
+    // [pool settings (ms), wait_timeout (s), the option the warning must name, or none]
+    const cases: ReadonlyArray<readonly [{ maxLifetime: number; idleTimeout: number; minSize?: number }, number, string | undefined]> = [
+      [{ maxLifetime: 300_000, idleTimeout: 0 }, 600, undefined], // every connection goes within 5 min
+      [{ maxLifetime: 1_800_000, idleTimeout: 60_000 }, 300, undefined], // idle ones go after 1 min
+      [{ maxLifetime: 1_800_000, idleTimeout: 60_000, minSize: 1 }, 300, "maxLifetime"], // the kept one idles 30 min
+      [{ maxLifetime: 300_000, idleTimeout: 0 }, 300, "maxLifetime"], // as long as wait_timeout: it races the server
+      [{ maxLifetime: 0, idleTimeout: 600_000 }, 300, "idleTimeout"],
+      [{ maxLifetime: 0, idleTimeout: 0 }, 28_800, "idleTimeout"]
+    ]
+    for (const [settings, waitTimeout, named] of cases) {
+      const found = warnings({ ...pool, ...settings }, server(waitTimeout), local)
+      expect({ settings, waitTimeout, found: found.map((w) => w.split(" ")[0]) }).toEqual({
+        settings,
+        waitTimeout,
+        found: named === undefined ? [] : [named]
+      })
+    }
   })
 })
 
@@ -189,7 +212,7 @@ describe("top in a pipe", () => {
 
 // These two change or read the whole server (a global variable; every connection of the pool user), so they run alone.
 describe("alone on the server", () => {
-  it("reading MYSQL_URL and MYSQL_POOL_*, warns and exits 1 when wait_timeout is shorter than maxLifetime and idleTimeout, and maxSize × processes is too many", async () => {
+  it("reading MYSQL_URL and MYSQL_POOL_*, warns and exits 1 when wait_timeout is shorter than maxLifetime, and maxSize × processes is too many", async () => {
     await admin("SET GLOBAL wait_timeout = 5")
     try {
       // No flags for the server: the config comes from MYSQL_URL and MYSQL_POOL_*, as MySqlPoolLive reads it.
@@ -200,9 +223,9 @@ describe("alone on the server", () => {
       expect(result.code).toBe(1)
       expect(result.stdout).not.toContain("throwaway")
       expect(result.stdout).toMatch(/wait_timeout\s+5 s/)
-      expect(result.stdout).toContain("3 warning(s)")
-      expect(result.stdout).toContain("maxLifetime (30 minutes) is longer than the server's wait_timeout (5 s)")
-      expect(result.stdout).toContain("idleTimeout (10 minutes) is longer than the server's wait_timeout (5 s)")
+      expect(result.stdout).toContain("2 warning(s)")
+      // minSize 1 (the default) keeps one open, spared from idleTimeout: it idles until its lifetime ends.
+      expect(result.stdout).toContain("maxLifetime (30 minutes) is not shorter than the server's wait_timeout (5 s)")
       expect(result.stdout).toMatch(/maxSize 10 × 1000 process\(es\) = 10000 connections, above the server's max_connections \(\d+\)/)
       expect(result.stdout).not.toContain(server().password)
     } finally {

@@ -52,6 +52,7 @@ const bytes = (n: number): string =>
 /** The warnings for a pool's settings against a server's (pure, for the tests and the command). */
 export const warnings = (
   pool: {
+    readonly minSize: number
     readonly maxSize: number
     readonly maxLifetime: number
     readonly idleTimeout: number
@@ -63,14 +64,19 @@ export const warnings = (
   const found: Array<string> = []
   const waitMs = server.waitTimeout * 1000
   const keptAlive = pool.keepaliveInterval > 0 && pool.keepaliveInterval < waitMs
-  for (const [name, value] of [["maxLifetime", pool.maxLifetime], ["idleTimeout", pool.idleTimeout]] as const) {
-    if (!keptAlive && (value === 0 || value > waitMs)) {
-      found.push(
-        `${name} (${human(value)}) is longer than the server's wait_timeout (${server.waitTimeout} s): ` +
-          `the server closes connections idle that long under the pool, which then finds them dead and reopens them; ` +
-          `set ${name} below ${server.waitTimeout} s, or keepaliveInterval below it`
-      )
-    }
+  // The longest a connection can sit idle before the pool closes it: its lifetime for the
+  // minSize kept open (spared from idleTimeout), otherwise the shorter of the two (0: never).
+  const never = (millis: number) => millis === 0 ? Infinity : millis
+  const [name, value] = pool.minSize > 0 || never(pool.maxLifetime) < never(pool.idleTimeout) ?
+    ["maxLifetime", pool.maxLifetime] as const :
+    ["idleTimeout", pool.idleTimeout] as const
+  if (!keptAlive && never(value) >= waitMs) {
+    const kept = name === "maxLifetime" && pool.minSize > 0 ? ` (the ${pool.minSize} kept open by minSize never idle out)` : ""
+    found.push(
+      `${name} (${human(value)}) is not shorter than the server's wait_timeout (${server.waitTimeout} s)${kept}: ` +
+        `the server closes connections idle that long under the pool, which then finds them dead and reopens them; ` +
+        `set ${name} below ${server.waitTimeout} s, or keepaliveInterval below it`
+    )
   }
   if (pool.maxSize === 0) {
     found.push(`maxSize is 0 (unbounded): the server's max_connections (${server.maxConnections}) is the only limit`)
