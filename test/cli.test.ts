@@ -115,6 +115,15 @@ describe("bad options, as a process", () => {
 })
 
 describe("sweep", () => {
+  it("a --out that cannot be made fails at once, before any size is measured", async () => {
+    const file = path.join(temp, "not-a-directory")
+    fs.writeFileSync(file, "")
+    const result = await runCli(["sweep", "--url", url(), "--sizes", "1,2", "--duration", "5s", "--out", file])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`--out ${file}`)
+    expect(result.stdout).not.toContain("statements/s")
+  })
+
   it("measures each size, writes the CSV (one row per size) and the chart (one point per size), and drops its table", async () => {
     const out = path.join(temp, "sweep")
     const result = await runCli([

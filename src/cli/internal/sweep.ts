@@ -119,6 +119,9 @@ export const run = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
+    const outFailed = (error: { readonly message: string }) => new CommandFailed({ message: `--out ${options.out}: ${error.message}` })
+    // Before a minute of measuring, not after: a --out that cannot be made would lose the run.
+    yield* Effect.mapError(fs.makeDirectory(options.out, { recursive: true }), outFailed)
     const target = yield* resolveTarget(options)
     // The probe (Threads_running) and the workload's table live across all sizes.
     const probe = yield* connect(target, { minSize: 1, maxSize: 1, name: "sweep probe" })
@@ -218,8 +221,6 @@ export const run = (
       `${r.threadsRunningMean.toFixed(1)} / ${r.threadsRunningMax}`,
       String(r.errors)
     ])
-    yield* Effect.mapError(fs.makeDirectory(options.out, { recursive: true }), (error) =>
-      new CommandFailed({ message: `--out ${options.out}: ${error.message}` }))
     const csvPath = path.join(options.out, "sweep.csv")
     const svgPath = path.join(options.out, "sweep.svg")
     const chart = yield* Effect.tryPromise({
@@ -227,17 +228,19 @@ export const run = (
       try: () => import("./chart.js").then(({ svg }) => svg(rows, size, `${workload.label.split(" (")[0]}, ${options.callers} callers: throughput and p99 by maxSize`)),
       catch: (error) => new CommandFailed({ message: `drawing the chart failed: ${String(error)}` })
     })
-    yield* Effect.mapError(
-      Effect.zipRight(fs.writeFileString(csvPath, csv(rows)), fs.writeFileString(svgPath, chart)),
-      (error) => new CommandFailed({ message: `--out ${options.out}: ${error.message}` })
-    )
+    const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 120))
+    // The results first: a write that fails after all loses only the files.
     yield* Console.log(render([
       plain(""),
       ...table(header, cells),
       plain(""),
       line(styled(`recommended maxSize: ${size}`, Ansi.bold)),
       ...reasons.map((text) => paragraph(text, 2)),
-      plain(""),
-      plain(`wrote ${csvPath} and ${svgPath}`)
-    ], tty, Math.max(60, Math.min(process.stdout.columns ?? 100, 120))))
+      plain("")
+    ], tty, width))
+    yield* Effect.mapError(
+      Effect.zipRight(fs.writeFileString(csvPath, csv(rows)), fs.writeFileString(svgPath, chart)),
+      outFailed
+    )
+    yield* Console.log(render([plain(`wrote ${csvPath} and ${svgPath}`)], tty, width))
   })
