@@ -242,7 +242,7 @@ describe("alone on the server", () => {
     }
   })
 
-  it("in a terminal, draws the bars and numbers, takes + and c, and on q closes the pool gracefully and prints the summary", async () => {
+  it("in a terminal, draws the bars and numbers, takes + and c, and on q lets every caller finish, closes the pool gracefully and prints the summary", async () => {
     const tmux = (...args: Array<string>) =>
       promisify(execFile)("tmux", ["-L", `ecp-cli-test-${process.pid}`, ...args], { env: cliEnv() }).then((r) => r.stdout)
     const screen = () => tmux("capture-pane", "-p", "-t", "top")
@@ -259,6 +259,8 @@ describe("alone on the server", () => {
     })
     const aborted = async () => (await Effect.runPromise(server().errorLog)).split("\n").filter((l) => l.includes("Aborted connection")).length
     const abortedBefore = await aborted()
+    const kills = async () => Number((await admin("SHOW GLOBAL STATUS LIKE 'Com_kill'") as Array<{ Value: string }>)[0]!.Value)
+    const killsBefore = await kills()
     const command = [process.execPath, "--import", "tsx", bin, "top", "--url", url(), "--callers", "4", "--max-size", "3", "--interval", "200ms"]
       .map((a) => `'${a}'`).join(" ")
     await tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "top", "-c", root, `${command}; echo EXIT=$?; sleep 120`)
@@ -287,6 +289,8 @@ describe("alone on the server", () => {
         .toEqual([{ n: 0 }])
       // Every connection said COM_QUIT: the server logged none as aborted.
       expect(await aborted()).toBe(abortedBefore)
+      // Every caller, the one added with + too, finished its statement: none was killed.
+      expect(await kills()).toBe(killsBefore)
     } finally {
       await tmux("kill-server").catch(() => undefined)
     }

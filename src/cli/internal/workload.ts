@@ -11,8 +11,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type { ConnectionPool, PooledConnection, SqlError } from "../../index.js"
 import { CommandFailed } from "./errors.js"
 import type { Recorder } from "./stats.js"
@@ -115,7 +116,10 @@ export const startCallers = (
   n: number
 ): Effect.Effect<Callers, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
+    // A scope of their own, closed when the caller's is, after whatever the caller added to it
+    // later (`top`'s graceful stop): callers spawned later (`+`) would otherwise be
+    // interrupted first, mid-statement, before that stop runs.
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const running: Array<Caller> = []
     const all = new Set<Caller>()
 
