@@ -12,6 +12,7 @@ import * as MysqlMigrator from "@effect/sql-mysql2/MysqlMigrator"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import {
+  ConnectionReleasedError,
   MySqlPool,
   MySqlPoolLive,
   Pool,
@@ -478,6 +479,19 @@ describe("layerTest", () => {
         const viaClient = yield* sql`SELECT ${3}`
         expect(viaClient).toEqual([{ sql: "SELECT ?", params: [3] }])
         expect(yield* Pool.stats).toMatchObject({ inUse: 0, closed: false })
+      }))
+
+    it.effect("a connection kept past Pool.use refuses with ConnectionReleasedError, as on a server", () =>
+      Effect.gen(function*() {
+        const escaped = yield* Pool.use((conn) => Effect.succeed(conn))
+        const scopedEscape = yield* Effect.scoped(Pool.acquire)
+        for (const stale of [escaped, scopedEscape]) {
+          expect(yield* Effect.flip(stale.query("SELECT 1"))).toBeInstanceOf(ConnectionReleasedError)
+          expect(yield* Effect.flip(stale.execute("SELECT ?", [1]))).toBeInstanceOf(ConnectionReleasedError)
+          expect(() => stale.raw).toThrow(ConnectionReleasedError)
+        }
+        // The next borrow of the same connection works.
+        expect(yield* Pool.use((conn) => Effect.map(conn.query("SELECT 1"), () => conn.threadId))).toBe(escaped.threadId)
       }))
   })
 })
