@@ -58,7 +58,8 @@ export const prepare = (
   if (spec.workload === "select1") {
     return Effect.succeed({ label: "select1 (SELECT 1)", step: (conn) => conn.query("SELECT 1") })
   }
-  const table = `ecp_cli_points_${process.pid}`
+  // Its own name each run: a run that crashed leaves its table behind, and in containers the pid repeats.
+  const table = `ecp_cli_points_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
   const create = pool.use((conn) =>
     Effect.zipRight(
       conn.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, v VARCHAR(32) NOT NULL)`),
