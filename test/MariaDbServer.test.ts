@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as mysql from "mysql2/promise"
 import { MariaDb, start } from "../src/testing/MariaDbServer.js"
+import { freePort } from "../src/testing/internal/freePort.js"
 import { pollUntil } from "./support/waitUntil.js"
 
 /** Whether the process exists and is not a zombie waiting to be reaped. */
@@ -217,4 +218,16 @@ describe("MariaDbServer lifecycle", () => {
         "the orphaned server killed and its data directory deleted"
       )
     }).pipe(Effect.scoped), 120_000)
+})
+
+describe("MariaDbServer ports", () => {
+  it.effect("are picked below the kernel's range for outgoing connections, where no reconnecting client can take one while its server is down", () =>
+    Effect.gen(function*() {
+      const range = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number)
+      for (let i = 0; i < 20; i++) {
+        const port = yield* freePort
+        expect(port).toBeGreaterThanOrEqual(10_000)
+        expect(port).toBeLessThan(range[0]!)
+      }
+    }))
 })
