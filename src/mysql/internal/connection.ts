@@ -96,12 +96,11 @@ const TRACKING = "SET SESSION session_track_state_change = ON, session_track_sch
  * What the server does not report, found in the statement's text instead:
  * user locks (`GET_LOCK`, `RELEASE_LOCK`), table locks (`LOCK TABLES`,
  * `FLUSH TABLES … WITH READ LOCK`, `… FOR EXPORT`, `BACKUP LOCK`, `BACKUP
- * STAGE`), `HANDLER`, `SET
- * TRANSACTION` (the next transaction's characteristics), `XA`, `CALL` (a
- * procedure may take a user lock), `LOAD DATA` (may assign user variables),
- * and user variables assigned where no OK packet says so (`SELECT @v := 1`,
- * `SELECT … INTO @v`). Conservative: a match only costs one reset. Skipped
- * once the session is known to need a reset.
+ * STAGE`), `HANDLER`, `SET TRANSACTION` (the next transaction's
+ * characteristics), `XA`, `CALL` (a procedure may take a user lock), `LOAD
+ * DATA` (may assign user variables), and user variables assigned where no
+ * OK packet says so (`SELECT @v := 1`, `SELECT … INTO @v`). Conservative: a
+ * match only costs one reset.
  */
 const untracked =
   /:=|\bINTO\s*@|(?:\b|_)LOCKS?\b|\bHANDLER\b|\bSET\s+TRANSACTION\b|\bXA\b|\bCALL\b|\bLOAD\s+(?:DATA|XML)\b|\bFOR\s+EXPORT\b|\bBACKUP\s+STAGE\b/i
@@ -552,7 +551,10 @@ export class PooledMySqlConnection implements PooledConnection {
   private finishedWithin(target: number, millis: number): Effect.Effect<boolean> {
     return Effect.async<boolean>((resume) => {
       if (this.finished >= target) return resume(Effect.succeed(true))
+      let waiting = true
       const stop = () => {
+        if (!waiting) return
+        waiting = false
         clearTimeout(timer)
         const waiters = this.finishWaiters!
         waiters.splice(waiters.indexOf(check), 1)
