@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, FiberRef, HashMap, Option, Stream, TestClock } from "effect"
-import { ConnectionPool, KeyedConnectionPool, PoolTimeoutError } from "../src/index.js"
+import { ConnectionPool, KeyedConnectionPool, PoolClosedError, PoolTimeoutError } from "../src/index.js"
 import type { PoolEvent, PoolOptions } from "../src/index.js"
 import { createGenericPool } from "../src/promise/index.js"
 import { type FakeConn, makeFake } from "./support/FakeManager.js"
@@ -209,6 +209,24 @@ describe("ConnectionPool: dispose under a bound", () => {
       yield* TestClock.adjust("1 millis")
       yield* Fiber.join(closing)
       expect(fake.disposed.map((c) => c.id)).toEqual([1])
+    }))
+})
+
+describe("ConnectionPool: isAlive and terminate", () => {
+  it.scoped("terminate while an idle connection is being checked: the caller gets PoolClosedError, never the disposed connection", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: [] })
+      const pool = yield* ConnectionPool.make(
+        { ...fake.manager, isAlive: () => Effect.as(Effect.sleep("100 millis"), true) },
+        { minSize: 1, maxSize: 1, validateAfterIdle: 0 }
+      )
+      const caller = yield* Effect.fork(Effect.either(pool.use((conn) => Effect.succeed(conn))))
+      yield* yieldUntil(Effect.map(pool.stats, (s) => s.idle === 0), "the check started")
+      yield* pool.terminate
+      yield* TestClock.adjust("100 millis")
+      const result = yield* Fiber.join(caller)
+      expect(result._tag === "Left" ? result.left : result).toBeInstanceOf(PoolClosedError)
+      expect(fake.disposed).toHaveLength(1)
     }))
 })
 

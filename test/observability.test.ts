@@ -286,6 +286,22 @@ describe("metrics: counters and histograms count what happened", () => {
       expect((yield* readMetrics("obs-timeouts")).timeouts).toBe(3)
     }))
 
+  it.scoped("a caller that runs out of acquireTimeout while its connection is being checked is counted too, and told by a timedOut event", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ hooks: [] })
+      const pool = yield* ConnectionPool.make(
+        { ...fake.manager, isAlive: () => Effect.as(Effect.sleep("1 second"), true) },
+        { name: "obs-timeout-checking", minSize: 1, maxSize: 1, acquireTimeout: "100 millis", validateAfterIdle: 0, validationTimeout: "2 seconds" }
+      )
+      const { seen } = yield* subscribe(pool)
+      const caller = yield* Effect.fork(Effect.flip(pool.use(() => Effect.void)))
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      expect(yield* Fiber.join(caller)).toBeInstanceOf(PoolTimeoutError)
+      expect((yield* readMetrics("obs-timeout-checking")).timeouts).toBe(1)
+      expect(seen.map((event) => event._tag)).toContain("timedOut")
+    }))
+
   it.scoped("wait_time and use_time get one sample per borrow, create_time one per open, in seconds", () =>
     Effect.gen(function*() {
       const fake = makeFake({ hooks: [] })

@@ -164,6 +164,11 @@ export const attempt = <A, E, R>(
     state.hookRunning = true
     return Effect.flatMap(prepare(engine, entry, state.fromIdle), (verdict) => {
       state.hookRunning = false
+      // A terminate while it was being checked has disposed of it: never hand that out.
+      if (entry.state === "disposed") {
+        state.held = undefined
+        return engine.closed ? Effect.fail(engine.closedError) : loop
+      }
       if (verdict === "ok") return Effect.succeed(entry)
       state.held = undefined
       engine.discard(entry, verdict)
@@ -172,7 +177,13 @@ export const attempt = <A, E, R>(
   })
   const bounded = Effect.timeoutFail(loop, {
     duration: engine.options.acquireTimeout,
-    onTimeout: () => engine.timeoutError()
+    // Counted here: a caller timed out while a check or `onAcquire` ran (or
+    // waiting in line, interrupted before `expireWaiters` got to it) is a
+    // timeout like any other. One failed by `expireWaiters` never gets here.
+    onTimeout: () => {
+      engine.observer.timedOut(1)
+      return engine.timeoutError()
+    }
   })
   // Only a borrow that found no idle connection waits; one that validates
   // an idle connection (or runs `onAcquire` on it) is served at once.
