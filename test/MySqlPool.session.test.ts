@@ -223,7 +223,23 @@ layer(MariaDb.layer, { excludeTestServices: true, timeout: 120_000 })("reset: \"
           )
           const [role, threadId] = yield* Pool.use((conn) => Effect.map(one(conn, "SELECT CURRENT_ROLE()"), (r) => [r, conn.threadId]))
           expect({ role, sameConnection: threadId === before }).toEqual({ role: null, sameConnection: false })
+          // Not a SET ROLE: a column named role, and a string that says it. The connection stays.
+          const table = tableName("roles")
+          yield* Pool.use((conn) => conn.query(`CREATE TABLE ${table} (role VARCHAR(20))`))
+          const kept = yield* Pool.use((conn) => Effect.as(conn.query(`UPDATE ${table} SET role = 'SET ROLE x'`), conn.threadId))
+          expect(yield* Pool.use((conn) => Effect.succeed(conn.threadId))).toBe(kept)
         })
+      )
+      // A SET ROLE among the init statements is what every borrower starts with: it closes nothing.
+      yield* withOne(
+        server,
+        Effect.gen(function*() {
+          const threads = yield* Effect.forEach([1, 2, 3], () =>
+            Pool.use((conn) => Effect.map(one<string>(conn, "SELECT CURRENT_ROLE()"), (role) => [role, conn.threadId])))
+          expect(threads.map(([role]) => role)).toEqual(["pool_borrower_role", "pool_borrower_role", "pool_borrower_role"])
+          expect(new Set(threads.map(([, threadId]) => threadId)).size).toBe(1)
+        }),
+        { initStatements: ["SET ROLE pool_borrower_role"] }
       )
     }))
 

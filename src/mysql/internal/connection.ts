@@ -71,9 +71,16 @@ interface StatementCache {
   clear(): void
 }
 
-/** What mysql2's `execute` returns: its Execute command, whose `statement` is set once the text is prepared. */
-interface ExecuteCommand {
+/**
+ * What mysql2's `query` and `execute` return: the command, queued until its
+ * turn comes (`start`, which `stopOnInterrupt` may replace), with the
+ * callback as `onResult`; an Execute's `statement` is set once the text is
+ * prepared.
+ */
+interface MysqlCommand {
   readonly statement?: unknown
+  start: (...args: ReadonlyArray<unknown>) => unknown
+  readonly onResult?: (error: Error | null, result?: unknown) => void
 }
 
 /** mysql2's key for a cached statement (`BaseConnection.statementKey`) as `send` calls it: no `nestTables`. */
@@ -109,9 +116,10 @@ const untracked =
  * `SET ROLE`: the server reports it, but neither COM_RESET_CONNECTION nor
  * COM_CHANGE_USER gives the session its login role back (MariaDB 10.11), so
  * no reset would keep the role from the next borrower: such a connection is
- * closed on return instead.
+ * closed on return instead. Only as a statement of its own (at the start of
+ * the text, or after a `;`): `UPDATE t SET role = ?` is no such thing.
  */
-const setsRole = /\bSET\s+ROLE\b/i
+const setsRole = /(?:^|;)\s*SET\s+ROLE\b/i
 
 /** A statement text's verdict: bits of what it changes that the server's session tracking does not undo or report. */
 const UNTRACKED = 1
@@ -246,8 +254,8 @@ export class PooledMySqlConnection implements PooledConnection {
   private finished = 0
   /** Waiting for `finished` to reach a number (see `finishedWithin`). */
   private finishWaiters: Array<() => void> | undefined = undefined
-  /** Interrupted statements queued behind others: each is stopped as it starts (see `stopOnInterrupt`). */
-  private doomed: Set<number> | undefined = undefined
+  /** mysql2's command for the statement `send` sent last (read by `run` at once). */
+  private lastSent: MysqlCommand | undefined = undefined
   /** Statements in flight. */
   private get running(): number {
     return this.sent - this.finished
@@ -371,7 +379,7 @@ export class PooledMySqlConnection implements PooledConnection {
     const statement = Effect.async<unknown, SqlError>((resume) => {
       const number = this.send(method, sql, params, rows, (error, result) =>
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error)))
-      return onInterrupt === "kill" && number !== undefined ? this.stopOnInterrupt(number) : undefined
+      return onInterrupt === "kill" && number !== undefined ? this.stopOnInterrupt(number, this.lastSent!) : undefined
     })
     return this.settings.echo ? Effect.zipRight(this.log(sql), statement) : statement
   }
@@ -397,7 +405,7 @@ export class PooledMySqlConnection implements PooledConnection {
           this.socket().destroy()
         }
         resume(error === undefined ? Effect.succeed(result) : Effect.fail(error))
-      })
+      }, false)
       return this.abandon
     })
     return this.settings.echo ? Effect.zipRight(this.log(sql), statement) : statement
@@ -429,20 +437,23 @@ export class PooledMySqlConnection implements PooledConnection {
     sql: string,
     params: ReadonlyArray<unknown> | undefined,
     rows: "objects" | "arrays",
-    done: (error: SqlError | undefined, result: unknown) => void
+    done: (error: SqlError | undefined, result: unknown) => void,
+    // Not for the pool's own statements: its setup runs the init statements again after every
+    // reset, so what they set (a `SET ROLE` among them) is what every borrower starts with.
+    borrowers = true
   ): number | undefined {
     const refusal = this.refusal()
     if (refusal !== undefined) {
       done(refusal, undefined)
       return undefined
     }
-    this.noteText(sql)
+    if (borrowers) this.noteText(sql)
     const number = this.sent++
     const values = params as Array<Mysql.ExecuteValues> | undefined
     const oneOff = method === "execute" && (this.settings.maxPreparedStatements === 0 || manyPlaceholders(sql))
     if (method === "execute") this.makeRoom(sql, rows)
     let retried = false
-    let command: ExecuteCommand | undefined
+    let command: MysqlCommand | undefined
     const callback = (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => {
       if (method === "execute") {
         // COM_STMT_CLOSE at once (queued behind this statement, no answer to wait for).
@@ -477,6 +488,7 @@ export class PooledMySqlConnection implements PooledConnection {
     }
     try {
       command = this.dispatch(method, sql, values, rows, callback)
+      this.lastSent = command
       return number
     } catch (error) {
       // mysql2 refuses some values before sending anything (undefined, a function): the
@@ -518,28 +530,24 @@ export class PooledMySqlConnection implements PooledConnection {
     values: Array<Mysql.ExecuteValues> | undefined,
     rows: "objects" | "arrays",
     callback: (error: (Error & { fatal?: boolean; errno?: number | undefined }) | null, result: unknown) => void
-  ): ExecuteCommand | undefined {
+  ): MysqlCommand {
     // The (sql, values, callback) form spares mysql2 copying an options object per statement.
-    if (rows === "arrays") {
-      if (method === "query") this.conn.query({ sql, values, rowsAsArray: true }, callback)
-      else return this.conn.execute({ sql, values, rowsAsArray: true }, callback) as unknown as ExecuteCommand
-    } else if (values === undefined) {
-      if (method === "query") this.conn.query(sql, callback)
-      else return this.conn.execute(sql, callback) as unknown as ExecuteCommand
-    } else if (method === "query") this.conn.query(sql, values, callback)
-    else return this.conn.execute(sql, values, callback) as unknown as ExecuteCommand
-    return undefined
+    const command = rows === "arrays" ?
+      method === "query" ?
+        this.conn.query({ sql, values, rowsAsArray: true }, callback) :
+        this.conn.execute({ sql, values, rowsAsArray: true }, callback) :
+      values === undefined ?
+      method === "query" ? this.conn.query(sql, callback) : this.conn.execute(sql, callback) :
+      method === "query" ?
+      this.conn.query(sql, values, callback) :
+      this.conn.execute(sql, values, callback)
+    return command as unknown as MysqlCommand
   }
 
-  /** A statement (or the pool's own command) has ended: wake who waits on it, and start stopping a doomed one now at the head. */
+  /** A statement (or the pool's own command) has ended: wake who waits on it. */
   private statementEnded(): void {
     this.finished++
     if (this.finishWaiters !== undefined) for (const check of [...this.finishWaiters]) check()
-    if (this.doomed !== undefined && this.doomed.delete(this.finished)) {
-      if (this.doomed.size === 0) this.doomed = undefined
-      // In a fiber of its own: bounded by its timers, and it marks the connection unusable if it fails.
-      Effect.runFork(Effect.ignore(this.stopUntil(this.finished + 1)))
-    }
   }
 
   /**
@@ -605,11 +613,13 @@ export class PooledMySqlConnection implements PooledConnection {
             Effect.flatMap((stopped) => stopped ? Effect.void : attempt(Math.min(2 * wait, 200)))
           )
         })
-      return Effect.tapError(attempt(10), (error) =>
-        Effect.sync(() => {
-          this.markUnusable(`an interrupted statement could not be stopped: ${error.message}`)
-          this.socket().destroy()
-        }))
+      return Effect.catchAll(attempt(10), (error) => {
+        // The kill failed, but what it was for has ended all the same: nothing to give up.
+        if (this.finished >= target) return Effect.void
+        this.markUnusable(`an interrupted statement could not be stopped: ${error.message}`)
+        this.socket().destroy()
+        return Effect.fail(error)
+      })
     })
   }
 
@@ -622,23 +632,27 @@ export class PooledMySqlConnection implements PooledConnection {
   private readonly stopStatements: Effect.Effect<void, SqlError> = Effect.suspend(() => {
     if (this.running === 0) return Effect.void
     this.sessionUnknown()
-    this.doomed = undefined
     return this.stopUntil(this.sent)
   })
 
   /**
-   * The interrupt handler of `run(…, "kill")`, for statement `number`: stop
-   * it if it is running (and wait until it has), or, if it is queued behind
-   * statements nobody interrupted (concurrent statements of one
-   * transaction), leave it doomed: a KILL now would stop the one running,
-   * so it is stopped as it starts. A failure closes the connection.
+   * The interrupt handler of `run(…, "kill")`, for statement `number` (sent
+   * as `command`): stop it if it is running (and wait until it has). If it
+   * is queued behind statements nobody interrupted (concurrent statements of
+   * one transaction), a KILL now would stop the one running: it is never
+   * sent instead. mysql2 starts its commands in order, and this one's
+   * `start` now ends it at once with an error, as mysql2 itself does with an
+   * execute whose prepare failed. A failure to stop closes the connection.
    */
-  private stopOnInterrupt(number: number): Effect.Effect<void> {
+  private stopOnInterrupt(number: number, command: MysqlCommand): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.finished > number) return Effect.void
       this.sessionUnknown()
       if (this.finished === number) return Effect.ignore(this.stopUntil(number + 1))
-      ;(this.doomed ??= new Set()).add(number)
+      command.start = function(this: MysqlCommand) {
+        this.onResult?.(new Error("interrupted before it was sent to the server"))
+        return null
+      }
       return Effect.void
     })
   }

@@ -91,7 +91,9 @@ export class Killer {
       let done = false
       const timer = setTimeout(() => {
         done = true
-        this.drop(conn)
+        // Only the pool's own bound says the kill connection is stuck: a caller's tighter one ran
+        // out for that caller alone, and the connection other kills share stays.
+        if (within === this.timeoutMillis) this.drop(conn)
         this.settle()
         resume(Effect.fail(
           new SqlError({ message: `KILL QUERY ${threadId} got no answer within ${within} ms` })
