@@ -212,6 +212,42 @@ describe("ConnectionPool: dispose under a bound", () => {
     }))
 })
 
+describe("ConnectionPool: a manager written as a class", () => {
+  it.scoped("its hooks are called as methods: each keeps its this", () =>
+    Effect.gen(function*() {
+      class Manager implements ConnectionPool.ConnectionManager<{ readonly id: number }> {
+        private opened = 0
+        readonly calls: Array<string> = []
+        readonly create = Effect.sync(() => ({ id: ++this.opened }))
+        dispose(conn: { readonly id: number }) {
+          return Effect.sync(() => this.calls.push(`dispose ${conn.id}`))
+        }
+        isAlive(conn: { readonly id: number }) {
+          return Effect.sync(() => this.calls.push(`isAlive ${conn.id}`) > 0)
+        }
+        onAcquire(conn: { readonly id: number }) {
+          return Effect.sync(() => void this.calls.push(`onAcquire ${conn.id}`))
+        }
+        onRelease(conn: { readonly id: number }) {
+          return Effect.sync(() => void this.calls.push(`onRelease ${conn.id}`))
+        }
+        isDirty(conn: { readonly id: number }) {
+          return this.calls.push(`isDirty ${conn.id}`) > 0
+        }
+      }
+      const manager = new Manager()
+      const pool = yield* ConnectionPool.make(manager, { minSize: 1, maxSize: 1, validateAfterIdle: 0 })
+      expect(yield* pool.use((conn) => Effect.succeed(conn.id))).toBe(1)
+      expect(yield* pool.use((conn) => Effect.succeed(conn.id))).toBe(1)
+      yield* pool.clear
+      expect(manager.calls).toEqual([
+        "isAlive 1", "onAcquire 1", "isDirty 1", "onRelease 1",
+        "isAlive 1", "onAcquire 1", "isDirty 1", "onRelease 1",
+        "dispose 1"
+      ])
+    }))
+})
+
 describe("ConnectionPool: isAlive and terminate", () => {
   it.scoped("terminate while an idle connection is being checked: the caller gets PoolClosedError, never the disposed connection", () =>
     Effect.gen(function*() {

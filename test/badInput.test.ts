@@ -108,6 +108,7 @@ const cases: Array<Case> = [
   { name: "layer: url with http scheme", run: layer({ url: "http://app:s3cret-pw@host/db" }), field: "url", value: "http://app:***@host/db" },
   { name: "layer: url that is not a URL", run: layer({ url: "localhost:3306" }), field: "url", value: "localhost:3306" },
   { name: "layer: url with query parameters", run: layer({ url: `${url}?ssl=true` }), field: "url", value: "mysql://app:***@127.0.0.1:1/test?ssl=true" },
+  { name: "layer: url with an IPv6 host and query parameters (no password, shown whole)", run: layer({ url: "mysql://[::1]:1/test?ssl=true" }), field: "url", value: "mysql://[::1]:1/test?ssl=true" },
   { name: "layer: url mysql:// (no host)", run: layer({ url: "mysql://" }), field: "url", value: "mysql://", expects: "with a host" },
   { name: "layer: url mysql:///test (no host)", run: layer({ url: "mysql:///test" }), field: "url", value: "mysql:///test", expects: "with a host" },
   {
@@ -290,6 +291,7 @@ const cases: Array<Case> = [
   { name: "promise: minsize 5, maxsize 2", run: promise({ minsize: 5, maxsize: 2 }), field: "minsize", value: 5 },
   { name: "promise: pool_recycle NaN", run: promise({ pool_recycle: NaN }), field: "pool_recycle", value: NaN },
   { name: "promise: pool_recycle -2", run: promise({ pool_recycle: -2 }), field: "pool_recycle", value: -2 },
+  { name: "promise: pool_recycle 0 (aiomysql: recycle at every acquire)", run: promise({ pool_recycle: 0 }), field: "pool_recycle", value: 0, expects: "-1 for never" },
   { name: "promise: pool_recycle '3600'", run: promise({ pool_recycle: "3600" }), field: "pool_recycle", value: "3600" },
   { name: "promise: pool_recycle 3e6 seconds (past 24.8 days)", run: promise({ pool_recycle: 3e6 }), field: "pool_recycle", value: 3e6, expects: "2147483647 ms" },
   { name: "promise: maxLifetime 25 days", run: promise({ maxLifetime: tooLong }), field: "maxLifetime", value: tooLong },

@@ -244,6 +244,61 @@ describe("createPool: aiomysql's scenarios through the Promise facade", () => {
 })
 
 describe("createGenericPool", () => {
+  it("a manager written as a class keeps its this in every hook", async () => {
+    class Manager {
+      private opened = 0
+      readonly calls: Array<string> = []
+      async create() {
+        return { id: ++this.opened }
+      }
+      async dispose(conn: { id: number }) {
+        this.calls.push(`dispose ${conn.id}`)
+      }
+      async isAlive(conn: { id: number }) {
+        this.calls.push(`isAlive ${conn.id}`)
+        return true
+      }
+      async onAcquire(conn: { id: number }) {
+        this.calls.push(`onAcquire ${conn.id}`)
+      }
+      async onRelease(conn: { id: number }) {
+        this.calls.push(`onRelease ${conn.id}`)
+      }
+    }
+    const manager = new Manager()
+    const pool = await createGenericPool(manager, { minsize: 1, maxsize: 1, validateAfterIdle: 0 })
+    for (let i = 0; i < 2; i++) {
+      const lease = await pool.acquire()
+      expect(lease.value.id).toBe(1)
+      await lease.release()
+    }
+    pool.close()
+    await pool.waitClosed()
+    expect(manager.calls).toEqual([
+      "isAlive 1", "onAcquire 1", "onRelease 1",
+      "isAlive 1", "onAcquire 1", "onRelease 1",
+      "dispose 1"
+    ])
+  })
+
+  it("what a create that outlived connectTimeout brings later is disposed, not leaked", async () => {
+    let created = 0
+    let disposed = 0
+    const pool = await createGenericPool(
+      {
+        create: () => new Promise<object>((resolve) => setTimeout(() => resolve({ n: ++created }), 300)),
+        dispose: () => {
+          disposed++
+        }
+      },
+      { minsize: 0, maxsize: 1, connectTimeout: "100 millis", acquireTimeout: "200 millis" }
+    )
+    await expect(pool.acquire()).rejects.toBeInstanceOf(PoolTimeoutError)
+    await until(async () => created >= 1 && disposed === created, "the late connection disposed")
+    pool.terminate()
+    await pool.waitClosed()
+  })
+
   it("records metrics only when asked with metrics: true", async () => {
     const manager = { create: async () => ({}), dispose: () => {} }
     const quiet = await createGenericPool(manager, { name: "facade-quiet", minsize: 1 })

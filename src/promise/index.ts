@@ -50,8 +50,10 @@ export type { PoolStats } from "../core/ConnectionPool.js"
 /**
  * aiomysql's names for the pool options, accepted beside the camelCase ones
  * (`minSize`, `maxSize`, `maxLifetime`, ...). `pool_recycle` is in seconds
- * (-1, the default, means never) and maps to `maxLifetime`: a connection is
- * replaced once that old, never while in use.
+ * (-1 means never, as in aiomysql; 0 is refused, since aiomysql's 0
+ * recycles at every acquire) and maps to `maxLifetime`: a connection is
+ * replaced once that old, never while in use. Left out, `maxLifetime`'s own
+ * default holds (30 minutes; aiomysql's is never).
  *
  * @since 0.1.0
  */
@@ -304,9 +306,14 @@ const translate = (input: unknown, known: ReadonlyArray<string>): Translated => 
     delete options[alias]
     written.set(ours, { name: alias, value })
     if (alias !== "pool_recycle") options[ours] = value
-    else if (typeof value !== "number" || !(value === -1 || (value >= 0 && Number.isFinite(value)))) {
-      throw new PoolConfigError({ option: alias, value, expected: "a number of seconds ≥ 0, or -1 for never (the default)" })
-    } else if (value !== -1) options[ours] = `${value} seconds`
+    else if (typeof value !== "number" || !(value === -1 || (value > 0 && Number.isFinite(value)))) {
+      // Not 0: aiomysql's 0 recycles a connection at every acquire, and maxLifetime 0 is never.
+      throw new PoolConfigError({
+        option: alias,
+        value,
+        expected: "a number of seconds > 0, or -1 for never (for a check at every borrow, validateAfterIdle: 0)"
+      })
+    } else options[ours] = value === -1 ? 0 : `${value} seconds`
   }
   if ("autocommit" in options) {
     const value = options["autocommit"]
@@ -338,6 +345,31 @@ const translate = (input: unknown, known: ReadonlyArray<string>): Translated => 
  * timing a borrow takes one more clock read (about 50 ns here), a fifth to
  * a quarter of a facade borrow on a resource that costs nothing.
  */
+/** A Promise hook as an effect; its rejection is the effect's failure. */
+const lift = <X>(f: () => Promise<X>) => Effect.tryPromise({ try: f, catch: (error) => error })
+
+/**
+ * A Promise manager's `create` as an effect. The pool interrupts an open
+ * (`connectTimeout`, a close): a promise cannot be stopped, so what it
+ * brings after that is disposed of as soon as it comes (it was leaked).
+ */
+const created = <A>(create: () => Promise<A>, dispose: (conn: A) => unknown): Effect.Effect<A, unknown> =>
+  Effect.async<A, unknown>((resume) => {
+    let abandoned = false
+    Promise.resolve().then(create).then(
+      (conn) => {
+        if (!abandoned) return resume(Effect.succeed(conn))
+        Promise.resolve().then(() => dispose(conn)).catch(() => undefined)
+      },
+      (error) => {
+        if (!abandoned) resume(Effect.fail(error))
+      }
+    )
+    return Effect.sync(() => {
+      abandoned = true
+    })
+  })
+
 const withFacadeDefaults = (options: Record<string, unknown>): Record<string, unknown> =>
   options["metrics"] === undefined ? { ...options, metrics: false } : options
 
@@ -407,14 +439,13 @@ export const createGenericPool = async <A>(
   manager: PromiseConnectionManager<A>,
   options: PoolOptions & AiomysqlNames = {}
 ): Promise<GenericPromisePool<A>> => {
-  const lift = <X>(f: () => Promise<X>) => Effect.tryPromise({ try: f, catch: (error) => error })
-  const { isAlive, onAcquire, onRelease } = manager
+  // Every hook called as a method of the manager: a class instance keeps its `this`.
   const effectManager: ConnectionPool.ConnectionManager<A, unknown> = {
-    create: lift(manager.create),
+    create: created(() => manager.create(), (conn) => manager.dispose(conn)),
     dispose: (conn) => Effect.catchAll(lift(async () => manager.dispose(conn)), (error) => Effect.logWarning("dispose failed; ignored", error)),
-    isAlive: isAlive === undefined ? undefined : (conn) => lift(() => isAlive(conn)),
-    onAcquire: onAcquire === undefined ? undefined : (conn) => lift(() => onAcquire(conn)),
-    onRelease: onRelease === undefined ? undefined : (conn) => lift(() => onRelease(conn))
+    isAlive: manager.isAlive === undefined ? undefined : (conn) => lift(() => manager.isAlive!(conn)),
+    onAcquire: manager.onAcquire === undefined ? undefined : (conn) => lift(() => manager.onAcquire!(conn)),
+    onRelease: manager.onRelease === undefined ? undefined : (conn) => lift(() => manager.onRelease!(conn))
   }
   const known = [...PoolOptionsModule.table.map((option) => option.name), ...facadeKeys]
   const { logLevel, options: poolOptions, written } = translate(options, known)
@@ -492,15 +523,13 @@ export const createKeyedPool = async <K, A>(
   manager: PromiseKeyedConnectionManager<K, A>,
   options: KeyedPoolOptions<K> & AiomysqlNames = {}
 ): Promise<KeyedPromisePoolApi<K, A>> => {
-  const lift = <X>(f: () => Promise<X>) => Effect.tryPromise({ try: f, catch: (error) => error })
-  const { isAlive, onAcquire, onRelease } = manager
   const effectManager: KeyedConnectionPool.KeyedConnectionManager<K, A, unknown> = {
-    create: (key) => lift(() => manager.create(key)),
+    create: (key) => created(() => manager.create(key), (conn) => manager.dispose(conn, key)),
     dispose: (conn, key) =>
       Effect.catchAll(lift(async () => manager.dispose(conn, key)), (error) => Effect.logWarning("dispose failed; ignored", error)),
-    isAlive: isAlive === undefined ? undefined : (conn, key) => lift(() => isAlive(conn, key)),
-    onAcquire: onAcquire === undefined ? undefined : (conn, key) => lift(() => onAcquire(conn, key)),
-    onRelease: onRelease === undefined ? undefined : (conn, key) => lift(() => onRelease(conn, key))
+    isAlive: manager.isAlive === undefined ? undefined : (conn, key) => lift(() => manager.isAlive!(conn, key)),
+    onAcquire: manager.onAcquire === undefined ? undefined : (conn, key) => lift(() => manager.onAcquire!(conn, key)),
+    onRelease: manager.onRelease === undefined ? undefined : (conn, key) => lift(() => manager.onRelease!(conn, key))
   }
   const known = [...PoolOptionsModule.table.map((option) => option.name), "totalMaxSize", "metricsByKey", "forKey", ...facadeKeys]
   const { logLevel, options: poolOptions, written } = translate(options, known)

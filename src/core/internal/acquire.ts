@@ -72,7 +72,7 @@ const validationDue = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): boole
  * would wait for a check that never answers.
  */
 export const check = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effect.Effect<boolean> =>
-  Effect.interruptible(engine.provide(callOrDie(engine.manager.isAlive!, entry.conn))).pipe(
+  Effect.interruptible(engine.provide(callOrDie(engine.manager.isAlive!, entry.conn, engine.manager))).pipe(
     Effect.timeout(engine.options.validationTimeout),
     Effect.catchAllCause(() => Effect.succeed(false))
   )
@@ -219,7 +219,7 @@ const prepare = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>, fromIdle: bo
   if (onAcquire === undefined) return checked
   return Effect.flatMap(checked, (verdict) => {
     if (verdict !== "ok") return dead
-    return Effect.flatMap(bounded(engine, callOrDie(onAcquire, entry.conn)), (exit): Effect.Effect<Verdict, E> => {
+    return Effect.flatMap(bounded(engine, callOrDie(onAcquire, entry.conn, engine.manager)), (exit): Effect.Effect<Verdict, E> => {
       if (exit === undefined) return error
       if (Exit.isSuccess(exit)) return ok
       return fromIdle ? dead : Effect.failCause(exit.cause)

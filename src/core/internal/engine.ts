@@ -480,7 +480,7 @@ export class Engine<A, E = unknown, R = never> {
     // Topped up first: a dispose that is done at once settles the pool, which must not look empty then.
     this.growth.fill()
     const disposal = this.run(
-      callOrDie(this.manager.dispose, entry.conn).pipe(
+      callOrDie(this.manager.dispose, entry.conn, this.manager).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("ConnectionPool: dispose failed; ignored", cause)),
         Effect.ensuring(Effect.sync(() => {
           if (settle()) timer?.unsafeInterruptAsFork(FiberId.none)

@@ -70,7 +70,7 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
   const { isDirty, onRelease } = engine.manager
   if (
     onRelease === undefined || entry.state === "disposed" || engine.isRetired(entry) ||
-    (isDirty !== undefined && isClean(isDirty, entry.conn))
+    (isDirty !== undefined && isClean(engine.manager, entry.conn))
   ) {
     engine.giveBack(entry)
     return undefined
@@ -79,9 +79,9 @@ export const release = <A, E, R>(engine: Engine<A, E, R>, entry: Entry<A>): Effe
 }
 
 /** `isDirty` said no; one that throws counts as dirty, so `onRelease` runs (and its failure closes the connection). */
-const isClean = <A>(isDirty: (conn: A) => boolean, conn: A): boolean => {
+const isClean = <A>(manager: { readonly isDirty?: ((conn: A) => boolean) | undefined }, conn: A): boolean => {
   try {
-    return !isDirty(conn)
+    return !manager.isDirty!(conn)
   } catch {
     return false
   }
@@ -93,7 +93,7 @@ const releaseWith = <A, E, R>(
   entry: Entry<A>,
   onRelease: (conn: A) => Effect.Effect<void, E, R>
 ): Effect.Effect<void> =>
-  Effect.flatMap(bounded(engine, callOrDie(onRelease, entry.conn)), (exit) => {
+  Effect.flatMap(bounded(engine, callOrDie(onRelease, entry.conn, engine.manager)), (exit) => {
     if (exit !== undefined && Exit.isSuccess(exit)) {
       engine.giveBack(entry)
       return Effect.void

@@ -165,14 +165,15 @@ class KeyedPoolImpl<K, A, E, R> implements KeyedConnectionPool<K, A, E>, Family<
 
   /** The manager's hooks for one key. */
   private managerFor(key: K): ConnectionManager<A, E, never> {
-    const { create, dispose, isAlive, isDirty, onAcquire, onRelease } = this.manager as KeyedConnectionManager<K, A, E, never>
+    // Called as methods of the manager: one written as a class keeps its `this`.
+    const manager = this.manager as KeyedConnectionManager<K, A, E, never>
     return {
-      create: Effect.suspend(() => create(key)),
-      dispose: (conn) => dispose(conn, key),
-      isAlive: isAlive === undefined ? undefined : (conn) => isAlive(conn, key),
-      onAcquire: onAcquire === undefined ? undefined : (conn) => onAcquire(conn, key),
-      onRelease: onRelease === undefined ? undefined : (conn) => onRelease(conn, key),
-      isDirty: isDirty === undefined ? undefined : (conn) => isDirty(conn, key)
+      create: Effect.suspend(() => manager.create(key)),
+      dispose: (conn) => manager.dispose(conn, key),
+      isAlive: manager.isAlive === undefined ? undefined : (conn) => manager.isAlive!(conn, key),
+      onAcquire: manager.onAcquire === undefined ? undefined : (conn) => manager.onAcquire!(conn, key),
+      onRelease: manager.onRelease === undefined ? undefined : (conn) => manager.onRelease!(conn, key),
+      isDirty: manager.isDirty === undefined ? undefined : (conn) => manager.isDirty!(conn, key)
     }
   }
 

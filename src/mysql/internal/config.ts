@@ -70,8 +70,9 @@ export const maskUrl = (raw: string): string => {
   const start = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0].length ?? 0
   const at = raw.lastIndexOf("@")
   if (at === -1) {
-    const hostPort = /^([^:/?#]*):([^/?#]*)/.exec(raw.slice(start))
-    if (hostPort === null || /^\d{1,5}$/.test(hostPort[2]!)) return raw
+    // A bracketed IPv6 host is a host, its colons no password's.
+    const hostPort = /^(\[[^\]]*\]|[^:/?#[\]]*)(?::([^/?#]*))?/.exec(raw.slice(start))
+    if (hostPort === null || hostPort[2] === undefined || /^\d{1,5}$/.test(hostPort[2])) return raw
     return `${raw.slice(0, start + hostPort[1]!.length + 1)}***`
   }
   const colon = raw.indexOf(":", start)
