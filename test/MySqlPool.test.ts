@@ -492,6 +492,9 @@ describe("layerTest", () => {
         }
         // The next borrow of the same connection works.
         expect(yield* Pool.use((conn) => Effect.map(conn.query("SELECT 1"), () => conn.threadId))).toBe(escaped.threadId)
+        // A borrow that ends with its connection (invalidated) ends its handle too.
+        const invalidated = yield* Pool.use((conn) => Effect.as(Pool.invalidate(conn), conn))
+        expect(yield* Effect.flip(invalidated.query("SELECT 1"))).toBeInstanceOf(ConnectionReleasedError)
       }))
   })
 })

@@ -54,7 +54,11 @@ export const layerTest = (
       let nextThreadId = 0
       const manager: ConnectionPool.ConnectionManager<FakeConnection, SqlError> = {
         create: Effect.sync(() => new FakeConnection(++nextThreadId, handler)),
-        dispose: () => Effect.void,
+        // A borrow that ends with its connection (invalidated, retired, the pool closing) ends there too.
+        dispose: (conn) =>
+          Effect.sync(() => {
+            conn.lease = undefined
+          }),
         // Every return ends the borrow's handle, as the real pool's does (`onRelease` is what makes it ask).
         isDirty: (conn) => {
           conn.lease = undefined

@@ -2,7 +2,7 @@
  * Initialising a fresh data directory with `mariadb-install-db` (system
  * tables, a root account), once per server, before the first start.
  */
-import { spawn } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { Effect } from "effect"
 import { installDbArguments } from "./serverArguments.js"
 import type { ServerFiles } from "./serverFiles.js"
@@ -12,48 +12,50 @@ import { type MariaDbServerError, serverError } from "./serverError.js"
 const INSTALL_TIMEOUT_MS = 120_000
 
 /**
- * Run `installDb` on `files.dataDir`; on failure the message carries its whole output. Interruption,
- * and the timeout, kill it with the `mariadbd --bootstrap` it runs: it is started in a process group
- * of its own, and the whole group is killed (killing the script alone left the bootstrap running).
+ * The script runs `mariadbd --bootstrap`, which killing the script alone
+ * leaves running (on a data directory about to be deleted): its children go
+ * first. Not a process group of its own (`detached`): then a Ctrl-C or a CI
+ * job killing the group would no longer reach it.
  */
+const killWithChildren = (pid: number | undefined): void => {
+  if (pid === undefined) return
+  try {
+    execFileSync("pkill", ["-KILL", "-P", String(pid)], { stdio: "ignore" })
+  } catch {
+    // No children (pkill exits 1), or no pkill: the script itself is still killed.
+  }
+}
+
+/** Run `installDb` on `files.dataDir`; on failure the message carries its whole output. Interruption, and the timeout, kill it with its children. */
 export const runInstallDb = (installDb: string, files: ServerFiles): Effect.Effect<void, MariaDbServerError> =>
   Effect.async<void, MariaDbServerError>((resume) => {
     let timedOut = false
-    let output = ""
-    // `spawn`, not `execFile`: only it starts the child in a group of its own.
-    const child = spawn(installDb, installDbArguments(files), { detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    const collect = (chunk: Buffer) => {
-      if (output.length < 1024 * 1024) output += chunk.toString()
-    }
-    child.stdout.on("data", collect)
-    child.stderr.on("data", collect)
-    const failed = (why: string, cause: unknown) =>
-      resume(Effect.fail(serverError(
-        `Cannot start a throwaway MariaDB: ${installDb} failed (${why}); its output was:\n${output.trim()}`,
-        cause
-      )))
-    child.once("error", (error) => {
-      clearTimeout(timer)
-      failed(error.message, error)
-    })
-    child.once("close", (code, signal) => {
-      clearTimeout(timer)
-      if (code === 0) return resume(Effect.void)
-      failed(timedOut ? `no result within ${INSTALL_TIMEOUT_MS / 1000} s` : `exit ${code ?? signal}`, undefined)
-    })
-    const killGroup = () => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
-      } catch {
-        // The group is gone already.
+    const child = execFile(
+      installDb,
+      installDbArguments(files),
+      { maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        clearTimeout(timer)
+        if (err === null) return resume(Effect.void)
+        const output = `${stdout}${stderr}`.trim()
+        const why = timedOut ? `no result within ${INSTALL_TIMEOUT_MS / 1000} s` : err.message.split("\n")[0]
+        resume(Effect.fail(serverError(
+          `Cannot start a throwaway MariaDB: ${installDb} failed (${why}); its output was:\n${output}`,
+          err
+        )))
       }
+    )
+    const kill = () => {
+      killWithChildren(child.pid)
+      child.kill("SIGKILL")
     }
+    // Its own timer, not execFile's `timeout`, which would kill the script alone.
     const timer = setTimeout(() => {
       timedOut = true
-      killGroup()
+      kill()
     }, INSTALL_TIMEOUT_MS)
     return Effect.sync(() => {
       clearTimeout(timer)
-      killGroup()
+      kill()
     })
   })
