@@ -955,6 +955,7 @@ describe("the wait span", () => {
       expect(wait!.status._tag).toBe("Ended")
       expect(wait!.attributes.get(POOL_NAME)).toBe("obs-span")
       expect(wait!.attributes.get("db.client.connection.opened")).toBe(false)
+      expect(wait!.kind).toBe("internal") // a wait in this process, no call to another service
       const caller = spans.find((s) => s.name === "caller")!
       expect(Option.map(wait!.parent, (p) => p.spanId)).toEqual(Option.some(caller.spanId))
       yield* pool.close

@@ -210,7 +210,7 @@ export class PoolObserver<A, E, R> implements EngineObserver<A> {
         "db.client.connection.opened": entry.firstBorrow,
         "db.client.connection.id": entry.id
       })
-    }).pipe(Effect.withSpan(WAIT_SPAN, { kind: "client", attributes: { [POOL_NAME]: this.engine.name } }))
+    }).pipe(Effect.withSpan(WAIT_SPAN, { kind: "internal", attributes: { [POOL_NAME]: this.engine.name } }))
   }
 
   shutdown(): void {
