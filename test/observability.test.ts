@@ -97,6 +97,15 @@ const withCapturedLogs = <A, E, R>(body: (logs: ReadonlyArray<LogLine>) => Effec
   return Effect.locallyWith(body(logs), FiberRef.currentLoggers, HashSet.add(capture))
 }
 
+/** A pool over a fresh fake, in a scope of its own that the test closes (to see what a close reports). */
+const poolInOwnScope = (options: PoolOptions.PoolOptions) =>
+  Effect.gen(function*() {
+    const fake = makeFake({ hooks: [] })
+    const scope = yield* Scope.make()
+    const pool = yield* Scope.extend(ConnectionPool.make(fake.manager, options), scope)
+    return { fake, scope, pool }
+  })
+
 const poolLines = (logs: ReadonlyArray<LogLine>, pool: string) =>
   logs.filter((line) => line.message.startsWith(`ConnectionPool ${pool}:`))
 
@@ -134,12 +143,7 @@ const waitSpans = (spans: ReadonlyArray<Tracer.Span>) => spans.filter((span) => 
 describe("metrics: the gauges are pool.stats", () => {
   it.effect("a pool's series carry its name, under OpenTelemetry's metric names, and equal pool.stats at every instant", () =>
     Effect.gen(function*() {
-      const fake = makeFake({ hooks: [] })
-      const scope = yield* Scope.make()
-      const pool = yield* Scope.extend(
-        ConnectionPool.make(fake.manager, { name: "obs-a", minSize: 1, maxSize: 2, acquireTimeout: "1 second" }),
-        scope
-      )
+      const { scope, pool } = yield* poolInOwnScope({ name: "obs-a", minSize: 1, maxSize: 2, acquireTimeout: "1 second" })
       expect(pool.name).toBe("obs-a")
       yield* expectGaugesMatchStats(pool, "at start")
       expect((yield* readMetrics("obs-a")).gauges).toEqual({ idle: 1, used: 0, pending: 0, idleMin: 1, idleMax: 2, max: 2 })
@@ -534,12 +538,7 @@ describe("leak detection", () => {
   it.effect("a connection borrowed through pool.use past the threshold is reported once, as a WARN naming the pool, the connection, how long, and the borrower's stack", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, { name: "obs-leak", minSize: 1, maxSize: 1, leakDetectionThreshold: "2 seconds" }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({ name: "obs-leak", minSize: 1, maxSize: 1, leakDetectionThreshold: "2 seconds" })
         const { seen } = yield* subscribe(pool)
         const done = yield* Deferred.make<void>()
         let got: FakeConn | undefined
@@ -592,12 +591,7 @@ describe("leak detection", () => {
   it.effect("a connection borrowed through pool.acquire is reported with the stack of the acquire", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, { name: "obs-leak-acquire", minSize: 0, maxSize: 1, leakDetectionThreshold: "2 seconds" }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({ name: "obs-leak-acquire", minSize: 0, maxSize: 1, leakDetectionThreshold: "2 seconds" })
         const done = yield* Deferred.make<void>()
         const borrower = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
           const conn = yield* pool.acquire
@@ -642,12 +636,7 @@ describe("leak detection", () => {
   it.effect("a borrow returned before the threshold is never reported; each borrow is reported at its own threshold", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, { name: "obs-leak-two", minSize: 2, maxSize: 2, leakDetectionThreshold: "2 seconds" }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({ name: "obs-leak-two", minSize: 2, maxSize: 2, leakDetectionThreshold: "2 seconds" })
         const quick = yield* hold(pool)
         yield* TestClock.adjust("1900 millis")
         yield* quick.release
@@ -676,18 +665,13 @@ describe("leak detection", () => {
   it.effect("with metrics off a borrow is noted by the watcher, not timed: never reported before the threshold, at most a quarter of it late", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, {
-            name: "obs-leak-untimed",
-            minSize: 2,
-            maxSize: 2,
-            metrics: false,
-            leakDetectionThreshold: "2 seconds"
-          }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({
+          name: "obs-leak-untimed",
+          minSize: 2,
+          maxSize: 2,
+          metrics: false,
+          leakDetectionThreshold: "2 seconds"
+        })
         const a = yield* hold(pool) // at 0, into a quiet pool: noted at once
         yield* TestClock.adjust("300 millis")
         const b = yield* hold(pool) // at 0.3 s, while the watcher sleeps: noted at its next pass (0.5 s)
@@ -716,18 +700,13 @@ describe("leak detection", () => {
   it.effect("a borrow made after the last listener left (so untimed) is still reported at most a quarter of the threshold late", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, {
-            name: "obs-leak-listener-left",
-            minSize: 2,
-            maxSize: 2,
-            metrics: false,
-            leakDetectionThreshold: "2 seconds"
-          }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({
+          name: "obs-leak-listener-left",
+          minSize: 2,
+          maxSize: 2,
+          metrics: false,
+          leakDetectionThreshold: "2 seconds"
+        })
         const listener = yield* subscribe(pool)
         const a = yield* hold(pool) // at 0, timed (a listener is on): the watcher sleeps towards 2 s
         yield* TestClock.adjust("100 millis")
@@ -750,12 +729,7 @@ describe("leak detection", () => {
   it.effect("past the stack budget a leak is reported without its stack, saying why, and every later borrow brings its stack", () =>
     withCapturedLogs((logs) =>
       Effect.gen(function*() {
-        const fake = makeFake({ hooks: [] })
-        const scope = yield* Scope.make()
-        const pool = yield* Scope.extend(
-          ConnectionPool.make(fake.manager, { name: "obs-leak-budget", minSize: 1, maxSize: 1, leakDetectionThreshold: "2 seconds" }),
-          scope
-        )
+        const { scope, pool } = yield* poolInOwnScope({ name: "obs-leak-budget", minSize: 1, maxSize: 1, leakDetectionThreshold: "2 seconds" })
         // Spend the budget: this second's stacks (what earlier tests left of
         // them), and a second's more if its timer renews it meanwhile.
         for (let i = 0; i < 2 * STACKS_PER_SECOND + 100; i++) yield* pool.use(() => Effect.void)
@@ -811,12 +785,7 @@ describe("leak detection", () => {
 describe("events", () => {
   it.effect("a subscriber sees openFailed, opened, acquired, timedOut, released and closed (with its reason), and the stream ends when the pool has shut down", () =>
     Effect.gen(function*() {
-      const fake = makeFake({ hooks: [] })
-      const scope = yield* Scope.make()
-      const pool = yield* Scope.extend(
-        ConnectionPool.make(fake.manager, { name: "obs-events", minSize: 0, maxSize: 1, acquireTimeout: "1 second" }),
-        scope
-      )
+      const { fake, scope, pool } = yield* poolInOwnScope({ name: "obs-events", minSize: 0, maxSize: 1, acquireTimeout: "1 second" })
       const { fiber, seen } = yield* subscribe(pool)
       fake.controls.failCreates = 1
       expect(yield* Effect.flip(pool.use(() => Effect.void))).toBeInstanceOf(FakeError)
